@@ -262,16 +262,18 @@ class IRNeXt(nn.Module):
 
 
 _TASKS_DEBLUR = ("deblur", "defocus", "derain", "desnow", "denoise", "*")
+# bytes_per_pixel: peak RSS growth of one fp32 forward pass on the CPU per input pixel,
+# ~1500 at 1024x1024 for both variants (ru_maxrss around one forward pass; rounded up).
 
 register_model(ModelSpec(
     name="irnext-deblur", family="irnext", builder=IRNeXt,
     config=dict(num_res=14, base_channels=32, global_pool="box"),
-    size_multiple=32, family_default_for=_TASKS_DEBLUR,
+    size_multiple=32, family_default_for=_TASKS_DEBLUR, bytes_per_pixel=1600.0,
     description="IRNeXt, 14 blocks per stage, local box-mean filter (GoPro release), 13.2 M params",
 ))
 register_model(ModelSpec(
     name="irnext-dehaze", family="irnext", builder=IRNeXt,
     config=dict(num_res=4, base_channels=32, global_pool="gap"),
-    size_multiple=32, family_default_for=("dehaze",),
+    size_multiple=32, family_default_for=("dehaze",), bytes_per_pixel=1600.0,
     description="IRNeXt, 4 blocks per stage, global-mean filter (RESIDE release), 5.5 M params",
 ))

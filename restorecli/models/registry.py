@@ -37,6 +37,8 @@ class ModelSpec:
     # for a noise-level map in [0, 1] units (sigma / 255).
     conditioning: tuple[str, ...] = ()
     precisions: tuple[str, ...] = ("fp32", "fp16", "bf16")
+    # Peak inference memory per input pixel (fp32, bytes), measured; sizes `--tile auto`.
+    bytes_per_pixel: float = 2000.0
     # Tasks for which this configuration is the family's choice (`--model irnext`
     # with `restore dehaze` -> the spec whose family_default_for has "dehaze").
     family_default_for: tuple[str, ...] = ()
@@ -66,6 +68,7 @@ def _ensure_loaded() -> None:
         from . import clginet  # noqa: F401
     except ImportError:  # pragma: no cover - only while the file does not exist
         pass
+    from . import nlmunet  # noqa: F401  (noise-level-map denoisers; after clginet)
 
 
 def list_models(family: str | None = None) -> list[str]:

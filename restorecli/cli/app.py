@@ -1,0 +1,79 @@
+"""The Typer application, the stderr console, and the one place user errors become messages."""
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from typing import Callable, TypeVar
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="restore",
+    help="Restore photos: denoise, derain, deblur, defocus, dehaze, desnow (IRNeXt, CLG-INet).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Progress, messages and summaries go to stderr; stdout carries only results asked for.
+err = Console(stderr=True, highlight=False)
+
+F = TypeVar("F", bound=Callable)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print a one-line error to stderr and return the Exit to raise."""
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def user_errors(fn: F) -> F:
+    """Turn the user's errors into a one-line message and an exit code (``--debug``: traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from ..errors import user_error_types
+
+        debug = bool(kwargs.get("debug", False))
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130)
+        except user_error_types() as e:
+            if debug:
+                traceback.print_exc()
+            raise fail(str(e), getattr(e, "exit_code", 1)) from None
+        except Exception as e:  # a bug: still one line unless --debug
+            if debug:
+                traceback.print_exc()
+                raise typer.Exit(1)
+            raise fail(f"internal error: {type(e).__name__}: {e} (rerun with --debug for a traceback)")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _register_commands() -> None:
+    from . import tasks  # noqa: F401  (denoise, derain, ...)
+    import importlib
+
+    for name in ("weights", "bench", "train", "info"):
+        try:
+            importlib.import_module(f"{__package__}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.{name}":
+                raise
+
+
+def main() -> None:
+    app(prog_name="restore")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""The Python API the CLI also uses: ``Restorer(task)(image) -> image``."""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import TASKS
+from .checkpoint import load_weights
+from .devices import check_precision, free_memory, is_out_of_memory, precision_context, resolve_device
+from .errors import RestoreError, UsageError
+from .models import get_spec
+from .noise import estimate_sigma
+from .tiling import choose_tile, count_tiles, run_tiled, run_whole
+from .weights import ResolvedWeights, resolve_weights
+
+__all__ = ["Restorer", "TileSetting"]
+
+log = logging.getLogger(__name__)
+
+TileSetting = int | str  # a tile side in pixels, 0 for untiled, or "auto"
+
+# On the CPU, tiles beyond a few GB buy no speed and risk swapping; cap the budget.
+CPU_BUDGET_CAP = 3 << 30
+# Share of free memory a run may plan to use (the rest: allocator slack, other processes).
+BUDGET_SHARE = {"cuda": 0.7, "mps": 0.5, "cpu": 0.5}
+
+
+def _to_float(pixels: np.ndarray) -> np.ndarray:
+    if pixels.dtype == np.uint8:
+        return pixels.astype(np.float32) / 255.0
+    if pixels.dtype == np.uint16:
+        return pixels.astype(np.float32) / 65535.0
+    if pixels.dtype in (np.float32, np.float64):
+        return pixels.astype(np.float32, copy=False)
+    raise UsageError(f"unsupported pixel type {pixels.dtype}: expected uint8, uint16 or float32")
+
+
+def _from_float(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype == np.uint8:
+        return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+    if dtype == np.uint16:
+        return np.clip(np.rint(x * 65535.0), 0, 65535).astype(np.uint16)
+    return x.astype(dtype, copy=False)
+
+
+class Restorer:
+    """Restore images for one task with one network.
+
+    >>> r = Restorer("dehaze", model="irnext", weights="irnext-dehaze.pkl", tile=0)
+    >>> clean = r(hazy)          # HxWx3 or HxW, uint8/uint16/float32 -> same
+
+    ``tile``: ``"auto"`` (whole image when it fits in memory, else tiles sized from
+    free memory), ``0`` (always whole, padded as the authors evaluate), or a side
+    in pixels. ``sigma`` (denoise): the noise level in 0-255 units, or ``"auto"``
+    to estimate it from each image.
+    """
+
+    def __init__(
+        self,
+        task: str,
+        model: str | None = None,
+        weights: str | None = None,
+        device: str = "auto",
+        tile: TileSetting = "auto",
+        tile_overlap: int = 32,
+        precision: str = "fp32",
+        sigma: float | str | None = "auto",
+        batch_size: int | None = None,
+    ):
+        if task not in TASKS:
+            raise UsageError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
+        self.task = task
+        self.device = resolve_device(device)
+        self.tile = self._check_tile(tile)
+        if tile_overlap < 0:
+            raise UsageError(f"--tile-overlap {tile_overlap}: must be 0 or more")
+        self.tile_overlap = int(tile_overlap)
+        self.sigma = self._check_sigma(sigma)
+        self.batch_size = batch_size
+
+        self.weights: ResolvedWeights = resolve_weights(task, model, weights)
+        self.spec = get_spec(self.weights.arch)
+        self.precision = check_precision(self.device, precision, self.spec.precisions)
+        net = self.spec.build(**self.weights.config)
+        load_weights(net, self.weights.path, self.spec.name)
+        self.model = net.eval().to(self.device)
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.last_sigma: float | None = None  # what --sigma auto found, for messages
+        self.last_tile: int = 0  # tile side actually used in the last call (0: whole)
+
+    # -- options -------------------------------------------------------------------
+    @staticmethod
+    def _check_tile(tile: TileSetting) -> TileSetting:
+        if isinstance(tile, str):
+            t = tile.strip().lower()
+            if t == "auto":
+                return "auto"
+            if not t.isdigit():
+                raise UsageError(f"--tile {tile!r}: expected a size in pixels, 0 (whole image) or auto")
+            tile = int(t)
+        if tile < 0:
+            raise UsageError(f"--tile {tile}: expected a size in pixels, 0 (whole image) or auto")
+        if 0 < tile < 32:
+            raise UsageError(f"--tile {tile}: too small; use at least 32 (or 0 for the whole image)")
+        return int(tile)
+
+    @staticmethod
+    def _check_sigma(sigma: float | str | None) -> float | str | None:
+        if sigma is None or (isinstance(sigma, str) and sigma.strip().lower() == "auto"):
+            return "auto" if sigma is not None else None
+        try:
+            value = float(sigma)
+        except (TypeError, ValueError):
+            raise UsageError(f"--sigma {sigma!r}: expected a number (0-255 scale) or auto") from None
+        if not 0 <= value <= 255:
+            raise UsageError(f"--sigma {value:g}: expected a value between 0 and 255")
+        return value
+
+    @property
+    def size_multiple(self) -> int:
+        return self.spec.size_multiple
+
+    @property
+    def conditioned_on_sigma(self) -> bool:
+        return "sigma" in self.spec.conditioning
+
+    # -- running -------------------------------------------------------------------
+    def __call__(self, image: np.ndarray, sigma: float | str | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Restore an ``HxW`` or ``HxWxC`` array (C = 1 or 3; uint8, uint16 or float32)."""
+        image = np.asarray(image)
+        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
+            raise UsageError(f"expected an HxW or HxWx3 image, got shape {image.shape}"
+                             " (pass alpha separately: it is not restored)")
+        x = _to_float(image)
+        chw = x[None] if x.ndim == 2 else x.transpose(2, 0, 1)
+        t = torch.from_numpy(np.ascontiguousarray(chw))[None]
+        y = self.restore_tensor(t, sigma=sigma, progress=progress)[0].numpy()
+        y = y[0] if image.ndim == 2 else y.transpose(1, 2, 0)
+        return _from_float(y, image.dtype)
+
+    def resolve_sigma(self, x: torch.Tensor, sigma: float | str | None = None) -> float | None:
+        """The sigma (0-255 units) the network is conditioned on for image ``x`` (1xCxHxW)."""
+        if not self.conditioned_on_sigma:
+            return None
+        s = self._check_sigma(sigma) if sigma is not None else self.sigma
+        if s is None or s == "auto":
+            s = estimate_sigma(x[0].permute(1, 2, 0).float().numpy())
+        return float(s)
+
+    @torch.inference_mode()
+    def restore_tensor(self, x: torch.Tensor, sigma: float | str | None = None,
+                       progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+        """Restore a ``1 x C x H x W`` float tensor in [0, 1]; returns the same, on the CPU."""
+        if x.dim() != 4 or x.shape[0] != 1:
+            raise UsageError(f"restore_tensor takes 1 x C x H x W, got {tuple(x.shape)}")
+        x = x.float().cpu()
+        channels = x.shape[1]
+        want = self.spec.in_channels
+        if channels == want:
+            y = self._run(x, sigma, progress)
+        elif channels == 1 and want == 3:
+            # Grey through a colour network: three equal channels in, their mean out.
+            y = self._run(x.expand(-1, 3, -1, -1).contiguous(), sigma, progress).mean(1, keepdim=True)
+        elif channels == 3 and want == 1:
+            y = torch.cat([self._run(x[:, c:c + 1], sigma, progress) for c in range(3)], dim=1)
+        else:
+            raise UsageError(f"{self.spec.name} takes {want}-channel images, got {channels} channels")
+        return y.clamp_(0.0, 1.0)
+
+    def _run(self, x: torch.Tensor, sigma, progress) -> torch.Tensor:
+        s = self.resolve_sigma(x, sigma)
+        self.last_sigma = s
+
+        def forward(batch: torch.Tensor) -> torch.Tensor:
+            if s is not None:
+                level = torch.full_like(batch[:, :1], s / 255.0)
+                batch = torch.cat([batch, level], dim=1)
+            with precision_context(self.device, self.precision):
+                out = self.model(batch)
+            return out.float()
+
+        tile = self._plan_tile(x)
+        while True:
+            try:
+                self.last_tile = tile
+                if tile == 0:
+                    if progress:
+                        progress(0, 1)
+                    y = run_whole(forward, x.to(self.device), self.size_multiple).float().cpu()
+                    if progress:
+                        progress(1, 1)
+                    return y
+                return run_tiled(forward, x, tile, self.tile_overlap, self.size_multiple,
+                                 batch_size=self._batch_for(tile), device=self.device, progress=progress)
+            except (RuntimeError, torch.cuda.OutOfMemoryError) as e:
+                if not is_out_of_memory(e):
+                    raise
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                side = max(x.shape[-2:]) if tile == 0 else tile
+                smaller = (side // 2) - (side // 2) % self.size_multiple
+                if self.tile != "auto" or smaller < max(64, self.size_multiple):
+                    raise RestoreError(f"out of memory on {self.device} with "
+                                       f"{'the whole image' if tile == 0 else f'--tile {tile}'}; "
+                                       "try a smaller --tile") from None
+                log.info("out of memory with tile %s; retrying with %s", tile or "whole", smaller)
+                tile = smaller
+
+    # -- memory planning -----------------------------------------------------------
+    def memory_budget(self) -> int:
+        budget = int(free_memory(self.device) * BUDGET_SHARE.get(self.device.type, 0.5))
+        if self.device.type == "cpu":
+            budget = min(budget, CPU_BUDGET_CAP)
+        return budget
+
+    def bytes_per_pixel(self) -> float:
+        bpp = self.spec.bytes_per_pixel
+        return bpp / 2 if self.precision in ("fp16", "bf16") and self.device.type == "cuda" else bpp
+
+    def _plan_tile(self, x: torch.Tensor) -> int:
+        h, w = x.shape[-2:]
+        if self.tile != "auto":
+            return int(self.tile) if self.tile and (self.tile < h or self.tile < w) else 0
+        return choose_tile(h, w, self.bytes_per_pixel(), self.memory_budget(), self.size_multiple)
+
+    def _batch_for(self, tile: int) -> int:
+        if self.batch_size:
+            return self.batch_size
+        if self.device.type == "cpu":
+            return 1  # the CPU gains nothing from batching tiles; keep memory low
+        per_tile = tile * tile * self.bytes_per_pixel()
+        return int(max(1, min(8, self.memory_budget() // max(per_tile, 1))))
+
+    def tiles_for(self, h: int, w: int) -> int:
+        """How many tiles an ``h x w`` image will be cut into (1: whole)."""
+        tile = self._plan_tile(torch.empty(1, 1, h, w, device="meta"))
+        return 1 if tile == 0 else count_tiles(h, w, tile, self.tile_overlap, self.size_multiple)
+
+    def describe(self) -> str:
+        src = self.weights.name or str(self.weights.path)
+        return f"{self.spec.name} ({src}) on {self.device}, {self.precision}"
