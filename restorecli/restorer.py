@@ -69,6 +69,7 @@ class Restorer:
         precision: str = "fp32",
         sigma: float | str | None = "auto",
         batch_size: int | None = None,
+        registry: str | None = None,
     ):
         if task not in TASKS:
             raise UsageError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
@@ -81,7 +82,7 @@ class Restorer:
         self.sigma = self._check_sigma(sigma)
         self.batch_size = batch_size
 
-        self.weights: ResolvedWeights = resolve_weights(task, model, weights)
+        self.weights: ResolvedWeights = resolve_weights(task, model, weights, registry=registry)
         self.spec = get_spec(self.weights.arch)
         self.precision = check_precision(self.device, precision, self.spec.precisions)
         net = self.spec.build(**self.weights.config)

@@ -27,8 +27,14 @@ class ResolvedWeights:
     info: dict[str, Any] = field(default_factory=dict)  # free metadata for messages
 
 
-def resolve_weights(task: str, model: str | None = None, weights: str | None = None) -> ResolvedWeights:
-    """Resolve ``--weights`` (and ``--model``) for ``task`` to a verified local file."""
+def resolve_weights(task: str, model: str | None = None, weights: str | None = None,
+                    registry: "str | Path | None" = None) -> ResolvedWeights:
+    """Resolve ``--weights`` (and ``--model``) for ``task`` to a verified local file.
+
+    ``registry``: an extra weights.toml (``--registry``) layered over the shipped one.
+    """
+    if registry is not None and not Path(registry).is_file():
+        raise WeightsError(f"--registry {registry}: no such file")
     from ..models import get_spec, list_families
 
     if weights is None:
