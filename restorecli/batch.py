@@ -1,0 +1,274 @@
+"""Files, folders and pipes: which inputs a run has, where each result goes, and the loop.
+
+Rules (the CLI's documented behaviour):
+
+* ``-``: read stdin; write stdout (in the input's format) unless ``-o FILE``.
+* one file: ``-o FILE``, ``-o DIR/`` (same name inside), or ``<stem>_<task>.<ext>`` beside it.
+  An existing output is an error unless ``--overwrite``.
+* folders (recursive, image suffixes only, hidden entries skipped): the output tree mirrors
+  the input tree under ``-o DIR`` or ``<folder>_<task>/`` beside the folder. Existing outputs
+  are skipped, so a rerun resumes.
+* several inputs with ``-o``: ``-o`` is a folder; each folder keeps its own name inside it.
+* An output never replaces an input.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UsageError
+
+__all__ = ["Job", "JobPlan", "plan_jobs", "BatchRunner", "STDIO"]
+
+STDIO = "-"
+
+
+@dataclass
+class Job:
+    source: str  # a path, or "-" for stdin
+    dest: str  # a path, or "-" for stdout
+    display: str  # how messages name the input
+    error: str | None = None  # a planning error (e.g. output exists): reported, not run
+
+
+@dataclass
+class JobPlan:
+    todo: list[Job] = field(default_factory=list)
+    failed: list[Job] = field(default_factory=list)
+    skipped: int = 0
+
+    @property
+    def to_stdout(self) -> bool:
+        return any(j.dest == STDIO for j in self.todo)
+
+
+def _image_suffixes() -> frozenset[str]:
+    from .imageio import IMAGE_SUFFIXES
+    return frozenset(s.lower() for s in IMAGE_SUFFIXES)
+
+
+def _scan(folder: Path, exclude: Path | None) -> list[Path]:
+    suffixes = _image_suffixes()
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        rootp = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and (exclude is None or (rootp / d).resolve() != exclude))
+        found.extend(rootp / f for f in sorted(files)
+                     if not f.startswith(".") and Path(f).suffix.lower() in suffixes)
+    return found
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def plan_jobs(task: str, inputs: list[str], output: str | None, overwrite: bool = False) -> JobPlan:
+    """Map inputs to outputs; raises UsageError for impossible combinations."""
+    plan = JobPlan()
+    if not inputs:
+        raise UsageError("no input given (a file, a folder, or - for stdin)")
+    if STDIO in inputs:
+        if len(inputs) > 1:
+            raise UsageError("- (stdin) cannot be combined with other inputs")
+        dest = output if output not in (None, "") else STDIO
+        if dest != STDIO and Path(dest).is_dir():
+            raise UsageError(f"-o {dest} is a folder; with stdin give an output file (or - for stdout)")
+        plan.todo.append(Job(STDIO, dest, "<stdin>"))
+        return plan
+    if output == STDIO:
+        if len(inputs) != 1 or Path(inputs[0]).is_dir():
+            raise UsageError("-o - (stdout) takes exactly one input image")
+
+    paths = [Path(p) for p in inputs]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise UsageError(f"no such file or folder: {', '.join(missing)}")
+    several = len(paths) > 1 or paths[0].is_dir()
+    out = Path(output) if output not in (None, STDIO) else None
+    if several and out is not None and out.exists() and not out.is_dir():
+        raise UsageError(f"-o {output}: several inputs need an output folder, and this is a file")
+    if out is not None and several:
+        out_resolved = out.resolve()
+    else:
+        out_resolved = None
+
+    for p in paths:
+        if p.is_dir():
+            root = out if out is not None else p.parent / f"{p.resolve().name}_{task}"
+            if out is not None and len(paths) > 1:
+                root = out / p.resolve().name
+            exclude = out_resolved if out_resolved is not None else root.resolve()
+            for src in _scan(p, exclude):
+                dest = root / src.relative_to(p)
+                _add(plan, src, dest, display=str(src), from_folder=True, overwrite=overwrite)
+        else:
+            if output == STDIO:
+                plan.todo.append(Job(str(p), STDIO, str(p)))
+                continue
+            if out is None:
+                dest = p.with_name(f"{p.stem}_{task}{p.suffix}")
+            elif several or out.is_dir() or str(output).endswith(("/", os.sep)):
+                dest = out / p.name
+            else:
+                dest = out
+            _add(plan, p, dest, display=str(p), from_folder=False, overwrite=overwrite)
+    return plan
+
+
+def _add(plan: JobPlan, src: Path, dest: Path, display: str, from_folder: bool, overwrite: bool) -> None:
+    if _same_file(src, dest):
+        plan.failed.append(Job(str(src), str(dest), display, "the output would replace the input"))
+    elif dest.exists() and not overwrite:
+        if from_folder:
+            plan.skipped += 1
+        else:
+            plan.failed.append(Job(str(src), str(dest), display,
+                                   f"output {dest} exists (pass --overwrite to replace it)"))
+    else:
+        plan.todo.append(Job(str(src), str(dest), display))
+
+
+@dataclass
+class BatchResult:
+    done: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+
+class BatchRunner:
+    """Runs a plan through a Restorer: read, restore, write atomically; one bad file
+    is reported and the rest still run."""
+
+    def __init__(self, restorer, bit_depth: int | None = None, max_pixels: int | None = None,
+                 overwrite: bool = False, console=None, quiet: bool = False, debug: bool = False):
+        self.restorer = restorer
+        self.bit_depth = bit_depth
+        self.max_pixels = max_pixels
+        self.overwrite = overwrite
+        self.console = console
+        self.quiet = quiet
+        self.debug = debug
+
+    def _say(self, message: str) -> None:
+        if self.console is not None:
+            self.console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+    def _error(self, job: Job, message: str) -> None:
+        if self.console is not None:
+            self.console.print(f"[bold red]error:[/] {job.display}: ", end="", soft_wrap=True)
+            self.console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+    def run(self, plan: JobPlan) -> BatchResult:
+        from .errors import user_error_types
+
+        result = BatchResult()
+        for job in plan.failed:
+            self._error(job, job.error or "failed")
+            result.failed += 1
+        show_progress = (not self.quiet and self.console is not None and self.console.is_terminal)
+        progress = _Progress(self.console, len(plan.todo)) if show_progress else None
+        started = time.perf_counter()
+        known = user_error_types()
+        try:
+            for job in plan.todo:
+                if progress:
+                    progress.start_file(job.display)
+                try:
+                    self.run_one(job, progress)
+                    result.done += 1
+                except known as e:
+                    self._error(job, str(e))
+                    result.failed += 1
+                except MemoryError:
+                    self._error(job, "out of memory (try a smaller --tile)")
+                    result.failed += 1
+                except Exception as e:  # one bad file must not stop a folder run
+                    if self.debug:
+                        import traceback
+                        traceback.print_exc()
+                    self._error(job, f"internal error: {type(e).__name__}: {e}")
+                    result.failed += 1
+                if progress:
+                    progress.end_file()
+        finally:
+            if progress:
+                progress.close()
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def run_one(self, job: Job, progress: "_Progress | None" = None) -> None:
+        from .imageio import Image, encode_image, from_float, read_image, to_float, write_image
+
+        source = sys.stdin.buffer.read() if job.source == STDIO else job.source
+        if job.source == STDIO and not source:
+            raise UsageError("no image data on standard input")
+        img = read_image(source, max_pixels=self.max_pixels)
+        depth = self.bit_depth or img.bit_depth
+        dtype = {8: np.uint8, 16: np.uint16, 32: np.float32}[depth]
+        pixels = to_float(img.pixels)
+        tiles = self.restorer.tiles_for(*pixels.shape[:2])
+        if progress:
+            progress.set_tiles(tiles)
+        restored = self.restorer(pixels, progress=progress.tile_done if progress else None)
+        if self.restorer.last_sigma is not None and self.restorer.sigma == "auto" and not self.quiet:
+            self._say(f"{job.display}: estimated noise sigma {self.restorer.last_sigma:.1f}")
+        alpha = img.alpha
+        if alpha is not None and alpha.dtype != dtype:
+            alpha = from_float(to_float(alpha), dtype)
+        out = Image(pixels=from_float(restored, dtype), alpha=alpha, format=img.format, bit_depth=depth,
+                    exif=img.exif, icc_profile=img.icc_profile, extra=dict(img.extra))
+        if job.dest == STDIO:
+            data = encode_image(out, format=img.format, bit_depth=depth)
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            dest = Path(job.dest)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fmt = None if dest.suffix else img.format
+            write_image(dest, out, format=fmt, bit_depth=depth, overwrite=self.overwrite)
+
+
+class _Progress:
+    """Rich progress on stderr: files, and tiles within the current file, with an ETA
+    from measured tiles per second."""
+
+    def __init__(self, console, total_files: int):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+        self.progress.start()
+        self.files = self.progress.add_task("files", total=total_files)
+        self.tiles = None
+
+    def start_file(self, name: str) -> None:
+        label = name if len(name) <= 40 else "…" + name[-39:]
+        self.tiles = self.progress.add_task(f"  {label}", total=1)
+
+    def set_tiles(self, n: int) -> None:
+        if self.tiles is not None:
+            self.progress.update(self.tiles, total=n, completed=0)
+
+    def tile_done(self, done: int, total: int) -> None:
+        if self.tiles is not None:
+            self.progress.update(self.tiles, total=total, completed=done)
+
+    def end_file(self) -> None:
+        if self.tiles is not None:
+            self.progress.remove_task(self.tiles)
+            self.tiles = None
+        self.progress.advance(self.files)
+
+    def close(self) -> None:
+        self.progress.stop()

@@ -1,0 +1,35 @@
+"""Options shared by the commands that run a network, defined once."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+RUN = "Model and device"
+OUT = "Output"
+
+Model = Annotated[Optional[str], typer.Option(
+    "--model", "-m", rich_help_panel=RUN,
+    help="Architecture: a family (irnext, clginet) resolved per task, or a configuration "
+         "(irnext-deblur, irnext-dehaze, clginet, clginet-s). Default: the task's default weights' one.")]
+Weights = Annotated[Optional[str], typer.Option(
+    "--weights", "-w", rich_help_panel=RUN,
+    help="Weights: a registry name (restore weights list), a local .safetensors/.pth/.pkl file, "
+         "or hf://owner/repo[@revision]/file.")]
+Registry = Annotated[Optional[Path], typer.Option(
+    "--registry", rich_help_panel=RUN, envvar="RESTORECLI_REGISTRY",
+    help="An extra weights.toml whose entries add to or override the shipped ones.")]
+Device = Annotated[str, typer.Option(
+    "--device", rich_help_panel=RUN, help="auto, cpu, cuda, cuda:N or mps.")]
+Tile = Annotated[str, typer.Option(
+    "--tile", rich_help_panel=RUN,
+    help="Tile side in pixels; 0 = whole image (as the authors evaluate); auto = whole when it "
+         "fits in memory, else tiles sized from free memory.")]
+TileOverlap = Annotated[int, typer.Option(
+    "--tile-overlap", rich_help_panel=RUN, min=0, help="Overlap between tiles, in pixels.")]
+Precision = Annotated[str, typer.Option(
+    "--precision", rich_help_panel=RUN,
+    help="fp32, fp16 (GPU) or bf16 (autocast: convolutions in half precision).")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary on stderr.")]

@@ -1,0 +1,124 @@
+"""``restore denoise|derain|deblur|defocus|dehaze|desnow INPUT... [-o OUT]``.
+
+One command per task, all built from the same parameter list; ``denoise`` adds
+``--sigma``. The work (finding inputs, naming outputs, running) is in
+:mod:`restorecli.batch`; this module parses, reports and sets exit codes.
+"""
+from __future__ import annotations
+
+import inspect
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import TASKS
+from .app import app, err, fail, user_errors
+from . import options as opt
+
+DESCRIPTIONS = {
+    "denoise": ("Remove noise (Gaussian / sensor noise).",
+                "restore denoise photo.png --sigma 25\n\nrestore denoise --sigma auto shots/ -o clean/"),
+    "derain": ("Remove rain streaks.", "restore derain street.jpg\n\ncat x.png | restore derain - > y.png"),
+    "deblur": ("Remove motion blur (camera shake).",
+               "restore deblur shaky.jpg -o sharp.jpg\n\nrestore deblur --model irnext --weights gopro.pkl --tile 0 in.png"),
+    "defocus": ("Remove defocus blur.", "restore defocus portrait.png --tile 512"),
+    "dehaze": ("Remove haze and fog.", "restore dehaze hazy.jpg --model irnext --weights irnext-dehaze-its"),
+    "desnow": ("Remove falling snow.", "restore desnow winter/ -o winter_clean/"),
+}
+
+Inputs = Annotated[list[str], typer.Argument(
+    help="Image files, folders (searched recursively; the output tree mirrors them), or - for stdin.",
+    show_default=False)]
+Output = Annotated[Optional[str], typer.Option(
+    "--output", "-o", rich_help_panel=opt.OUT,
+    help="Output file, or folder for several inputs; - for stdout. Default: <stem>_<task>.<ext> "
+         "beside a file, <folder>_<task>/ beside a folder, stdout for stdin.")]
+BitDepth = Annotated[Optional[int], typer.Option(
+    "--bit-depth", rich_help_panel=opt.OUT,
+    help="8, 16 or 32 (float TIFF). Default: the input's depth.")]
+Overwrite = Annotated[bool, typer.Option(
+    "--overwrite", rich_help_panel=opt.OUT,
+    help="Replace existing outputs (without it a folder run skips them, so a rerun resumes).")]
+MaxPixels = Annotated[int, typer.Option(
+    "--max-pixels", rich_help_panel=opt.OUT, min=1, help="Refuse images with more pixels than this.")]
+Sigma = Annotated[str, typer.Option(
+    "--sigma", "-s", rich_help_panel=opt.RUN,
+    help="Noise level in 0-255 units, or auto to estimate it from each image.")]
+
+
+def run_task(task: str, inputs: list[str], output: str | None, model: str | None, weights: str | None,
+             registry: Path | None, device: str, tile: str, tile_overlap: int, precision: str,
+             bit_depth: int | None, overwrite: bool, max_pixels: int, quiet: bool, debug: bool,
+             sigma: str = "auto") -> None:
+    from ..batch import BatchRunner, plan_jobs
+    from ..restorer import Restorer
+
+    if bit_depth not in (None, 8, 16, 32):
+        raise fail(f"--bit-depth {bit_depth}: expected 8, 16 or 32", 2)
+    jobs = plan_jobs(task, inputs, output, overwrite=overwrite)
+    if not jobs.todo and not jobs.failed:
+        if not quiet:
+            err.print(f"nothing to do: {jobs.skipped} output(s) exist already (use --overwrite to redo)")
+        raise typer.Exit(0)
+    if jobs.to_stdout and sys.stdout.isatty():
+        raise fail("refusing to write image data to a terminal: redirect stdout or pass -o FILE", 2)
+
+    started = time.perf_counter()
+    restorer = Restorer(task, model=model, weights=weights, device=device, tile=tile,
+                        tile_overlap=tile_overlap, precision=precision, sigma=sigma,
+                        registry=str(registry) if registry else None)
+    runner = BatchRunner(restorer, bit_depth=bit_depth, max_pixels=max_pixels, overwrite=overwrite,
+                         console=err, quiet=quiet, debug=debug)
+    result = runner.run(jobs)
+    seconds = time.perf_counter() - started
+    if not quiet:
+        parts = [f"{result.done} restored"]
+        if jobs.skipped:
+            parts.append(f"{jobs.skipped} skipped (output exists)")
+        if result.failed:
+            parts.append(f"{result.failed} failed")
+        err.print(f"{', '.join(parts)} in {seconds:.1f} s with {restorer.describe()}")
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _signature(with_sigma: bool) -> inspect.Signature:
+    P = inspect.Parameter
+    params = [
+        ("inputs", Inputs, inspect.Parameter.empty),
+        ("output", Output, None),
+        ("model", opt.Model, None),
+        ("weights", opt.Weights, None),
+        ("registry", opt.Registry, None),
+        ("device", opt.Device, "auto"),
+        ("tile", opt.Tile, "auto"),
+        ("tile_overlap", opt.TileOverlap, 32),
+        ("precision", opt.Precision, "fp32"),
+        ("bit_depth", BitDepth, None),
+        ("overwrite", Overwrite, False),
+        ("max_pixels", MaxPixels, 200_000_000),
+        ("quiet", opt.Quiet, False),
+        ("debug", opt.Debug, False),
+    ]
+    if with_sigma:
+        params.insert(5, ("sigma", Sigma, "auto"))
+    return inspect.Signature([P(n, P.KEYWORD_ONLY, annotation=a, default=d) for n, a, d in params])
+
+
+def _make_command(task: str):
+    def command(**kwargs):
+        run_task(task, **kwargs)
+
+    command.__name__ = task
+    command.__signature__ = _signature(with_sigma=task == "denoise")  # type: ignore[attr-defined]
+    summary, example = DESCRIPTIONS[task]
+    command.__doc__ = summary
+    return user_errors(command), summary, example
+
+
+for _task in TASKS:
+    _fn, _summary, _example = _make_command(_task)
+    app.command(name=_task, help=_summary, epilog=f"Example:\n\n{_example}")(_fn)
