@@ -59,10 +59,13 @@ def run_task(task: str, inputs: list[str], output: str | None, model: str | None
     if bit_depth not in (None, 8, 16, 32):
         raise fail(f"--bit-depth {bit_depth}: expected 8, 16 or 32", 2)
     jobs = plan_jobs(task, inputs, output, overwrite=overwrite)
-    if not jobs.todo and not jobs.failed:
-        if not quiet:
+    if not jobs.todo:  # report what cannot run without loading a network
+        BatchRunner(None, console=err, quiet=quiet).run(jobs)
+        if not quiet and jobs.skipped:
             err.print(f"nothing to do: {jobs.skipped} output(s) exist already (use --overwrite to redo)")
-        raise typer.Exit(0)
+        if not quiet and not jobs.skipped and not jobs.failed:
+            err.print("nothing to do: no image files found in the input folder(s)")
+        raise typer.Exit(1 if jobs.failed else 0)
     if jobs.to_stdout and sys.stdout.isatty():
         raise fail("refusing to write image data to a terminal: redirect stdout or pass -o FILE", 2)
 

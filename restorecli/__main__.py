@@ -1,0 +1,4 @@
+"""``python -m restorecli`` is the ``restore`` command."""
+from .cli import main
+
+main()

@@ -1,0 +1,207 @@
+"""The task commands as a shell user drives them: files, folders, pipes, errors, metadata."""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image as PILImage
+from typer.testing import CliRunner
+
+from restorecli.cli import app
+from restorecli.tiling import pad_to_multiple
+
+runner = CliRunner()
+
+
+def invoke(*args: str, input: bytes | None = None):
+    return runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture()
+def photo_png(tmp_path, photo) -> Path:
+    path = tmp_path / "photo.png"
+    PILImage.fromarray(photo[:96, :128]).save(path)
+    return path
+
+
+def test_every_task_has_help_with_an_example():
+    for task in ("denoise", "derain", "deblur", "defocus", "dehaze", "desnow"):
+        r = invoke(task, "--help")
+        assert r.exit_code == 0
+        assert "Example" in r.stdout and f"restore {task}" in r.stdout
+        for option in ("--model", "--weights", "--device", "--tile", "--tile-overlap", "--precision",
+                       "--bit-depth", "--overwrite", "--quiet"):
+            assert option in r.stdout, (task, option)
+    assert "--sigma" in invoke("denoise", "--help").stdout
+    assert "--sigma" not in invoke("derain", "--help").stdout
+
+
+def test_single_file_writes_beside_it_and_keeps_the_input(photo_png, dehaze_weights):
+    before = sha(photo_png)
+    r = invoke("dehaze", photo_png, "--weights", dehaze_weights)
+    assert r.exit_code == 0, r.stderr
+    out = photo_png.with_name("photo_dehaze.png")
+    assert out.is_file() and sha(photo_png) == before
+    assert np.asarray(PILImage.open(out)).shape == (96, 128, 3)
+    assert r.stdout == ""  # nothing on stdout unless asked
+    assert "1 restored" in r.stderr
+    # a second run refuses to replace it, without --overwrite
+    r = invoke("dehaze", photo_png, "--weights", dehaze_weights)
+    assert r.exit_code == 1 and "exists" in r.stderr and "--overwrite" in r.stderr
+    r = invoke("dehaze", photo_png, "--weights", dehaze_weights, "--overwrite", "-q")
+    assert r.exit_code == 0 and r.stderr == ""
+    assert not [p for p in photo_png.parent.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_explicit_output_file_and_format(photo_png, dehaze_weights, tmp_path):
+    out = tmp_path / "sub" / "result.tif"
+    r = invoke("dehaze", photo_png, "-o", out, "--weights", dehaze_weights, "--bit-depth", "16")
+    assert r.exit_code == 0, r.stderr
+    import tifffile
+    arr = tifffile.imread(out)
+    assert arr.dtype == np.uint16 and arr.shape == (96, 128, 3)
+
+
+def test_folder_mirrors_tree_reports_bad_files_and_resumes(tmp_path, photo, dehaze_weights):
+    src = tmp_path / "in"
+    (src / "a" / "b").mkdir(parents=True)
+    PILImage.fromarray(photo[:64, :64]).save(src / "one.png")
+    PILImage.fromarray(photo[64:128, :64]).save(src / "a" / "b" / "two.jpg", quality=95)
+    (src / "a" / "notes.txt").write_text("not an image")
+    good = io.BytesIO()
+    PILImage.fromarray(photo[:64, :64]).save(good, format="PNG")
+    (src / "a" / "broken.png").write_bytes(good.getvalue()[:300])  # truncated
+    (src / "empty.jpg").write_bytes(b"")
+    out = tmp_path / "out"
+    r = invoke("dehaze", src, "-o", out, "--weights", dehaze_weights)
+    assert r.exit_code == 1
+    assert (out / "one.png").is_file() and (out / "a" / "b" / "two.jpg").is_file()
+    assert not (out / "a" / "notes.txt").exists()
+    assert "broken.png" in r.stderr and "empty.jpg" in r.stderr
+    assert "2 restored" in r.stderr and "2 failed" in r.stderr
+    assert "Traceback" not in r.stderr
+    # a rerun skips what exists (resumes) and only retries the failures
+    stamp = (out / "one.png").stat().st_mtime_ns
+    r = invoke("dehaze", src, "-o", out, "--weights", dehaze_weights)
+    assert (out / "one.png").stat().st_mtime_ns == stamp
+    assert "2 skipped" in r.stderr
+
+
+def test_folder_default_output_is_a_sibling(tmp_path, photo, dehaze_weights):
+    src = tmp_path / "shots"
+    src.mkdir()
+    PILImage.fromarray(photo[:64, :64]).save(src / "x.png")
+    r = invoke("dehaze", src, "--weights", dehaze_weights, "-q")
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "shots_dehaze" / "x.png").is_file()
+
+
+def test_stdin_to_stdout_through_the_console_script(tmp_path, photo, dehaze_weights):
+    buf = io.BytesIO()
+    PILImage.fromarray(photo[:64, :96]).save(buf, format="PNG")
+    proc = subprocess.run([sys.executable, "-m", "restorecli", "dehaze", "-", "--weights", str(dehaze_weights)],
+                          input=buf.getvalue(), capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()
+    out = PILImage.open(io.BytesIO(proc.stdout))
+    assert out.format == "PNG" and out.size == (96, 64)  # the input's format, nothing else on stdout
+    assert b"restored" in proc.stderr
+
+
+def test_usage_errors_exit_2_without_traceback(photo_png, dehaze_weights):
+    cases = [
+        ("--tile", "huge"), ("--device", "tpu"), ("--bit-depth", "12"), ("--precision", "fp8"),
+        ("--tile-overlap", "-3"),
+    ]
+    for opt, value in cases:
+        r = invoke("dehaze", photo_png, "--weights", dehaze_weights, opt, value)
+        assert r.exit_code == 2, (opt, r.stderr)
+        assert "Traceback" not in r.stderr and r.stderr.strip(), opt
+    r = invoke("dehaze", "-", photo_png)
+    assert r.exit_code == 2 and "stdin" in r.stderr
+    r = invoke("dehaze", photo_png, "--weights", dehaze_weights, "--model", "irnxt")
+    assert r.exit_code != 0 and "irnext" in r.stderr  # a close name is suggested
+
+
+def test_wrong_weights_for_model_is_one_clear_line(photo_png, dehaze_weights):
+    r = invoke("deblur", photo_png, "--weights", dehaze_weights, "--model", "irnext")
+    assert r.exit_code == 1
+    assert "not a checkpoint of irnext-deblur" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_max_pixels_refused_with_a_message(photo_png, dehaze_weights):
+    r = invoke("dehaze", photo_png, "--weights", dehaze_weights, "--max-pixels", "1000")
+    assert r.exit_code == 1
+    assert "photo.png" in r.stderr and "1000" in r.stderr.replace(",", "")
+
+
+def test_gray_and_alpha(tmp_path, photo, dehaze_weights):
+    gray = tmp_path / "g.png"
+    PILImage.fromarray(photo[:64, :64, 1]).save(gray)
+    rgba = tmp_path / "rgba.png"
+    alpha = np.tile(np.arange(64, dtype=np.uint8)[None] * 4, (64, 1))
+    PILImage.fromarray(np.dstack([photo[:64, :64], alpha])).save(rgba)
+    r = invoke("dehaze", gray, rgba, "--weights", dehaze_weights)
+    assert r.exit_code == 0, r.stderr
+    g = PILImage.open(tmp_path / "g_dehaze.png")
+    assert g.mode == "L"  # grey comes back grey
+    out = np.asarray(PILImage.open(tmp_path / "rgba_dehaze.png"))
+    assert out.shape == (64, 64, 4) and np.array_equal(out[..., 3], alpha)  # alpha untouched
+
+
+def test_exif_orientation_and_icc_are_kept(tmp_path, photo, dehaze_weights):
+    import piexif
+    from PIL import ImageCms
+
+    src = tmp_path / "cam.jpg"
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Orientation: 6, piexif.ImageIFD.Make: b"TestCam"}})
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    PILImage.fromarray(photo[:64, :96]).save(src, exif=exif, icc_profile=icc, quality=95)
+    r = invoke("dehaze", src, "--weights", dehaze_weights)
+    assert r.exit_code == 0, r.stderr
+    out = PILImage.open(tmp_path / "cam_dehaze.jpg")
+    assert out.size == (64, 96)  # stored upright: orientation 6 means rotated 90 degrees
+    tags = piexif.load(out.info["exif"])
+    assert tags["0th"][piexif.ImageIFD.Make] == b"TestCam"
+    assert tags["0th"].get(piexif.ImageIFD.Orientation, 1) == 1
+    assert out.info.get("icc_profile") == icc
+
+
+def _authors_protocol(model: torch.nn.Module, rgb8: np.ndarray) -> np.ndarray:
+    """How the IRNeXt authors evaluate: reflect-pad bottom/right to 32, run, crop, clamp."""
+    x = torch.from_numpy(np.ascontiguousarray(rgb8)).permute(2, 0, 1)[None].float() / 255.0
+    h, w = x.shape[-2:]
+    with torch.no_grad():
+        y = model(pad_to_multiple(x, 32))[..., :h, :w].clamp(0, 1)
+    return np.rint(y[0].permute(1, 2, 0).numpy() * 65535).astype(np.uint16)
+
+
+@pytest.mark.parametrize("variant,size", [("irnext-dehaze", (64, 96)), ("irnext-dehaze", (70, 101)),
+                                          ("irnext-deblur", (96, 128)), ("irnext-deblur", (100, 131))])
+def test_cli_equals_the_authors_protocol_in_16_bit(tmp_path, photo, variant, size, request):
+    from conftest import active_model
+
+    weights = request.getfixturevalue("dehaze_weights" if variant == "irnext-dehaze" else "deblur_weights")
+    h, w = size
+    src = tmp_path / "in.png"
+    PILImage.fromarray(photo[:h, :w]).save(src)
+    task = "dehaze" if variant == "irnext-dehaze" else "deblur"
+    r = invoke(task, src, "-o", tmp_path / "out.png", "--model", "irnext", "--weights", weights,
+               "--tile", "0", "--bit-depth", "16")
+    assert r.exit_code == 0, r.stderr
+    import cv2
+    ours = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    assert ours.dtype == np.uint16
+    expected = _authors_protocol(active_model(variant), photo[:h, :w])
+    diff = np.abs(ours.astype(np.int64) - expected.astype(np.int64))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01  # identical up to a rounding LSB
