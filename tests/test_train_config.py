@@ -1,0 +1,47 @@
+"""The training config: every setting in one TOML file, round-trips, refuses typos."""
+import tomllib
+
+import pytest
+
+from restorecli.train.config import ConfigError, TrainConfig, config_from_dict, dump_toml, load_config
+
+
+def test_defaults_round_trip_through_toml(tmp_path):
+    cfg = TrainConfig()
+    cfg.model.overrides = {"widths": [8, 16], "blocks": [1, 1]}
+    cfg.degradation.params = {"sigma_range": [0.0, 55.0], "gray_prob": 0.2}
+    cfg.val.settings = [{"sigma": 15}, {"sigma": 50}]
+    cfg.run.name = 'quote " and \\ backslash'
+    path = tmp_path / "c.toml"
+    path.write_text(dump_toml(cfg))
+    again = load_config(path)
+    assert again == cfg
+    assert dump_toml(again) == dump_toml(cfg)
+
+
+def test_recipe_files_load():
+    from pathlib import Path
+    recipes = sorted(Path(__file__).resolve().parent.parent.joinpath("recipes").rglob("*.toml"))
+    assert recipes, "recipes/ holds the default denoiser's config"
+    for p in recipes:
+        load_config(p)
+
+
+def test_overrides_and_errors(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[optim]\nlr = 0.01\ntotal_steps = 50\n[run]\nname = "x"\n')
+    cfg = load_config(path, ["optim.lr=3e-4", "data.clean=['a', 'b']", "run.name=word"])
+    assert cfg.optim.lr == 3e-4 and cfg.optim.total_steps == 50
+    assert cfg.data.clean == ["a", "b"] and cfg.run.name == "word"
+    with pytest.raises(ConfigError, match="unknown key 'lrr' in \\[optim\\]"):
+        config_from_dict({"optim": {"lrr": 1}})
+    with pytest.raises(ConfigError, match="unknown section"):
+        config_from_dict({"optimizer": {}})
+    with pytest.raises(ConfigError, match="loss"):
+        config_from_dict({"optim": {"loss": "l2"}})
+    with pytest.raises(ConfigError, match="expected an integer"):
+        config_from_dict({"optim": {"total_steps": "many"}})
+    path.write_text("[optim\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
+    assert tomllib.loads(dump_toml(TrainConfig()))["optim"]["loss"] == "charbonnier"
