@@ -227,14 +227,16 @@ class BatchRunner:
         out = Image(pixels=from_float(restored, dtype), alpha=alpha, format=img.format, bit_depth=depth,
                     exif=img.exif, icc_profile=img.icc_profile, extra=dict(img.extra))
         if job.dest == STDIO:
-            data = encode_image(out, format=img.format, bit_depth=depth)
+            data = encode_image(out, format=img.format, bit_depth=self.bit_depth)
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
         else:
             dest = Path(job.dest)
             dest.parent.mkdir(parents=True, exist_ok=True)
             fmt = None if dest.suffix else img.format
-            write_image(dest, out, format=fmt, bit_depth=depth, overwrite=self.overwrite)
+            # bit_depth only when asked: otherwise the format may lower the input's depth
+            # (16-bit PNG in, JPEG out) instead of refusing it.
+            write_image(dest, out, format=fmt, bit_depth=self.bit_depth, overwrite=self.overwrite)
 
 
 class _Progress:
