@@ -1,54 +1,42 @@
-"""Which weights a run uses: resolution of ``--weights`` and of the task defaults.
+"""Which weights a run uses: the ``weights.toml`` registry, the Hugging Face Hub, imports.
 
-(The weights.toml registry and Hub download are built on top of this in the
-weights issue; for now a local file is resolved, its architecture recognised.)
+>>> from restorecli.weights import resolve_weights
+>>> w = resolve_weights("dehaze", weights="hf://my-lab/irnext-dehaze/model.safetensors")
+>>> w.path, w.arch, w.info["sha256"]
+
+Modules: :mod:`.registry` (the TOML files), :mod:`.hub` (``hf://``, cache, downloads),
+:mod:`.resolve` (``--weights`` -> a verified file), :mod:`.importer` (authors' checkpoints ->
+safetensors), :mod:`.hashing`. Files shipped inside the package (``embedded`` entries) live
+in this directory as ``*.safetensors``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from .errors import ChecksumError, HubError, OfflineError, RegistryError, UnknownWeightsError, WeightsError
+from .hashing import sha256_file
+from .hub import HubRef, hub_cache_dir, is_offline, parse_hf_uri
+from .registry import (Registry, WeightEntry, load_registry, shipped_registry_path, user_registry_path)
+from .resolve import ResolvedWeights, entry_files, entry_where, locate_entry, resolve_weights
 
-from ..checkpoint import CheckpointError, detect_architecture, read_state_dict
-
-__all__ = ["ResolvedWeights", "WeightsError", "resolve_weights"]
-
-
-class WeightsError(Exception):
-    """Weights that cannot be found, fetched or verified (a one-line user message)."""
-
-
-@dataclass
-class ResolvedWeights:
-    path: Path  # a local file, verified
-    arch: str  # a create_model name
-    name: str | None = None  # registry entry name, when it came from the registry
-    config: dict[str, Any] = field(default_factory=dict)  # create_model overrides
-    info: dict[str, Any] = field(default_factory=dict)  # free metadata for messages
-
-
-def resolve_weights(task: str, model: str | None = None, weights: str | None = None,
-                    registry: "str | Path | None" = None) -> ResolvedWeights:
-    """Resolve ``--weights`` (and ``--model``) for ``task`` to a verified local file.
-
-    ``registry``: an extra weights.toml (``--registry``) layered over the shipped one.
-    """
-    if registry is not None and not Path(registry).is_file():
-        raise WeightsError(f"--registry {registry}: no such file")
-    from ..models import get_spec, list_families
-
-    if weights is None:
-        raise WeightsError(f"no default weights for '{task}' yet: pass --weights FILE")
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise WeightsError(f"weights not found: {weights} (not a file)")
-    if model is not None:
-        return ResolvedWeights(path=path, arch=get_spec(model, task).name)
-    try:
-        found = detect_architecture(read_state_dict(path))
-    except CheckpointError as e:
-        raise WeightsError(str(e)) from None
-    if not found:
-        raise WeightsError(f"{path}: the checkpoint matches no known architecture "
-                           f"({', '.join(list_families())}); pass --model")
-    return ResolvedWeights(path=path, arch=found[0])
+__all__ = [
+    "ResolvedWeights",
+    "WeightsError",
+    "RegistryError",
+    "UnknownWeightsError",
+    "ChecksumError",
+    "OfflineError",
+    "HubError",
+    "resolve_weights",
+    "locate_entry",
+    "entry_files",
+    "entry_where",
+    "Registry",
+    "WeightEntry",
+    "load_registry",
+    "shipped_registry_path",
+    "user_registry_path",
+    "HubRef",
+    "parse_hf_uri",
+    "hub_cache_dir",
+    "is_offline",
+    "sha256_file",
+]

@@ -1,0 +1,261 @@
+"""From ``--weights`` / ``--model`` / the task to one verified local file.
+
+``--weights`` takes a registry name, a local file, or ``hf://owner/repo[@revision]/path``.
+Without it, the task's default entry is used (for ``--model``'s family or architecture, when
+given). A registry entry's file is looked for in this order: its local ``path``; the file
+embedded in the package; the Hugging Face cache; a download from the Hub. Every file is
+checked against the entry's sha256 before it is used; a mismatch is refused.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import ChecksumError, OfflineError, WeightsError
+from .hashing import sha256_file, verify_sha256
+from .hub import (HubRef, cached_file, download, hub_cache_dir, is_offline, offline_message,
+                  parse_hf_uri, verify_against_hub_etag)
+from .registry import Registry, WeightEntry, load_registry
+
+__all__ = ["ResolvedWeights", "resolve_weights", "locate_entry", "entry_files", "entry_where",
+           "architecture_of_file", "fetch_hub_file"]
+
+RegistryArg = str | os.PathLike | Sequence[str | os.PathLike] | None
+_WEIGHT_SUFFIXES = (".pkl", ".pth", ".pt", ".bin", ".ckpt", ".safetensors")
+
+
+@dataclass
+class ResolvedWeights:
+    path: Path  # a local file, verified
+    arch: str  # a create_model name
+    name: str | None = None  # registry entry name, when it came from the registry
+    config: dict[str, Any] = field(default_factory=dict)  # create_model overrides
+    info: dict[str, Any] = field(default_factory=dict)  # free metadata for messages
+
+
+# --------------------------------------------------------------------------- registry entries
+
+def entry_files(entry: WeightEntry) -> list[tuple[str, Path]]:
+    """The copies of an entry's file present on this machine, as ``(kind, path)``; no network."""
+    found: list[tuple[str, Path]] = []
+    for kind, p in (("local", entry.local_path), ("embedded", entry.embedded_path)):
+        if p is not None and p.is_file():
+            found.append((kind, p))
+    if entry.repo_id and entry.filename:
+        cached = cached_file(HubRef(entry.repo_id, entry.filename, entry.revision))
+        if cached is not None:
+            found.append(("cached", cached))
+    return found
+
+
+def entry_where(entry: WeightEntry) -> str:
+    """``local``, ``embedded``, ``cached``, ``remote`` (on the Hub only) or ``missing``."""
+    files = entry_files(entry)
+    if files:
+        return files[0][0]
+    return "remote" if entry.repo_id else "missing"
+
+
+def _discard_from_cache(path: Path) -> None:
+    """Remove a refused download (snapshot link and blob) from the Hub cache, nothing else."""
+    cache = hub_cache_dir().resolve()
+    for p in (Path(os.path.realpath(path)), path):
+        try:
+            if cache in p.parent.resolve().parents and (p.is_file() or p.is_symlink()):
+                p.unlink()
+        except OSError:
+            pass
+
+
+def locate_entry(entry: WeightEntry, allow_download: bool = True) -> tuple[Path, str]:
+    """A verified local copy of ``entry``'s file and where it came from.
+
+    ``local`` / ``embedded`` / ``cache`` / ``download``. A copy whose sha256 is wrong is skipped
+    (a corrupt cached copy is downloaded again when online); if no good copy can be had, the
+    first mismatch is raised (:class:`ChecksumError`).
+    """
+    label = f"weights {entry.name!r}"
+    mismatches: list[ChecksumError] = []
+    for kind, p in (("local", entry.local_path), ("embedded", entry.embedded_path)):
+        if p is not None and p.is_file():
+            try:
+                verify_sha256(p, entry.sha256, f"{label} ({kind} file)")
+                return p, kind
+            except ChecksumError as e:
+                mismatches.append(e)
+
+    if entry.repo_id and entry.filename:
+        ref = HubRef(entry.repo_id, entry.filename, entry.revision)
+        cached = cached_file(ref)
+        if cached is not None:
+            try:
+                verify_sha256(cached, entry.sha256, f"{label} (cached copy of {ref.uri})")
+                return cached, "cache"
+            except ChecksumError as e:
+                mismatches.append(e)
+        if mismatches and (is_offline() or not allow_download):
+            raise mismatches[0]
+        if not allow_download:
+            raise OfflineError(f"{label} is not downloaded yet: run `restore weights download {entry.name}`")
+        path = download(ref, label=label, command_name=entry.name, expected_sha256=entry.sha256,
+                        force=cached is not None)
+        try:
+            verify_sha256(path, entry.sha256, f"{label} (downloaded from {ref.uri})")
+        except ChecksumError:
+            _discard_from_cache(path)
+            raise
+        return path, "download"
+
+    if mismatches:
+        raise mismatches[0]
+    if entry.embedded:
+        raise WeightsError(f"{label}: the embedded file {entry.embedded_path} is missing from this "
+                           f"installation (reinstall restorecli); entry at {entry.where_defined}")
+    raise WeightsError(f"{label}: file not found: {entry.local_path} (entry at {entry.where_defined})")
+
+
+# --------------------------------------------------------------------------- files
+
+def architecture_of_file(path: Path, task: str) -> str:
+    """The registered architecture a checkpoint fits (safetensors ``arch`` metadata first)."""
+    from ..checkpoint import CheckpointError, detect_architecture, read_state_dict
+    from ..models import get_spec, list_families
+
+    try:
+        state = read_state_dict(path)
+    except CheckpointError as e:
+        raise WeightsError(str(e)) from None
+    found = detect_architecture(state)
+    declared = None
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors import safe_open
+            with safe_open(str(path), framework="pt") as f:
+                declared = (f.metadata() or {}).get("arch")
+        except Exception:  # unreadable metadata: fall back to the keys
+            declared = None
+    if declared in found:
+        return declared
+    if not found:
+        raise WeightsError(f"{path}: the checkpoint matches no known architecture "
+                           f"({', '.join(list_families())}); pass --model")
+    for name in found:
+        if task in get_spec(name).family_default_for:
+            return name
+    return found[0]
+
+
+def _resolve_file(task: str, model: str | None, path: Path) -> ResolvedWeights:
+    from ..models import get_spec
+
+    arch = get_spec(model, task).name if model is not None else architecture_of_file(path, task)
+    info = {"source": "file", "sha256": sha256_file(path), "verified": False}
+    return ResolvedWeights(path=path, arch=arch, info=info)
+
+
+def _resolve_entry(task: str, model: str | None, entry: WeightEntry, registry: Registry,
+                   allow_download: bool) -> ResolvedWeights:
+    from ..models import get_spec
+
+    if model is not None:
+        spec = get_spec(model, task)  # an unknown --model fails here, with close names
+        if not (entry.arch == model or entry.arch == spec.name or get_spec(entry.arch).family == model):
+            raise WeightsError(f"weights {entry.name!r} are for {entry.arch}, not for --model {model}; "
+                               f"drop --model or pick other weights")
+    path, source = locate_entry(entry, allow_download=allow_download)
+    info: dict[str, Any] = dict(entry.meta)
+    info.update(source=source, sha256=entry.sha256, verified=True, task=entry.task,
+                registry=str(entry.origin) if entry.origin else None,
+                default=registry.is_default(entry), metrics=[dict(m) for m in entry.metrics])
+    if entry.repo_id:
+        info["hub"] = entry.hub_uri
+    return ResolvedWeights(path=path, arch=entry.arch, name=entry.name, config=dict(entry.config), info=info)
+
+
+def fetch_hub_file(ref: HubRef, allow_download: bool = True) -> tuple[Path, str, str, bool]:
+    """A cached or downloaded Hub file not in the registry, checked against the Hub's ETag.
+
+    Returns ``(path, source, sha256, checked)``; ``checked`` is False when the cache layout
+    does not show the ETag (no symlinks), so only the transfer itself was checked.
+    """
+    label = ref.uri
+    path = cached_file(ref)
+    if path is not None:
+        try:
+            sha, checked = verify_against_hub_etag(path, label)
+            return path, "cache", sha, checked
+        except ChecksumError:
+            if is_offline() or not allow_download:
+                raise
+    if not allow_download:
+        raise OfflineError(offline_message(label, ref.uri) if is_offline()
+                           else f"{label} is not downloaded yet: run `restore weights download {ref.uri}`")
+    path = download(ref, label=label, command_name=ref.uri, force=path is not None)
+    try:
+        sha, checked = verify_against_hub_etag(path, label)
+    except ChecksumError:
+        _discard_from_cache(path)
+        raise
+    return path, "download", sha, checked
+
+
+def _resolve_hub(task: str, model: str | None, uri: str, registry: Registry,
+                 allow_download: bool) -> ResolvedWeights:
+    from ..models import get_spec
+
+    ref = parse_hf_uri(uri)
+    entry = registry.find_hub(ref.repo_id, ref.filename, ref.revision)
+    if entry is not None:  # a registered file: its sha256 and architecture apply
+        return _resolve_entry(task, model, entry, registry, allow_download)
+    path, source, sha, checked = fetch_hub_file(ref, allow_download)
+    arch = get_spec(model, task).name if model is not None else architecture_of_file(path, task)
+    info = {"source": source, "sha256": sha, "verified": checked, "hub": ref.uri,
+            "verified_against": "the Hub's ETag" if checked else None}
+    return ResolvedWeights(path=path, arch=arch, info=info)
+
+
+def _no_default_message(task: str, model: str | None) -> str:
+    from ..models import get_spec
+
+    try:
+        arch = get_spec(model or "irnext", task).name
+    except Exception:
+        arch = "ARCH"
+    which = f"'{task}' with --model {model}" if model else f"'{task}'"
+    return (f"no default weights for {which} yet: pass --weights FILE (or a registry name, or "
+            f"hf://owner/repo/file), or import the authors' checkpoint: restore weights import "
+            f"FILE.pkl --arch {arch} --name NAME --task {task} (see docs/weights.md)")
+
+
+def resolve_weights(task: str, model: str | None = None, weights: str | os.PathLike | None = None,
+                    registry: RegistryArg = None, *, allow_download: bool = True) -> ResolvedWeights:
+    """Resolve ``--weights`` (and ``--model``) for ``task`` to a verified local file.
+
+    ``registry``: extra registry file(s) read after the shipped, user and
+    ``RESTORECLI_REGISTRY`` ones (what ``--registry`` gives). ``allow_download=False``
+    never touches the network.
+    """
+    if weights is None:
+        reg = load_registry(registry)
+        entry = reg.default_for(task, model)
+        if entry is None:
+            raise WeightsError(_no_default_message(task, model))
+        return _resolve_entry(task, model, entry, reg, allow_download)
+
+    text = os.fspath(weights)
+    if text.startswith("hf://"):
+        return _resolve_hub(task, model, text, load_registry(registry), allow_download)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return _resolve_file(task, model, path)
+    if path.is_dir():
+        raise WeightsError(f"--weights {text}: is a folder, not a weights file")
+    reg = load_registry(registry)
+    if text in reg:
+        return _resolve_entry(task, model, reg.get(text), reg, allow_download)
+    if os.sep in text or "/" in text or text.lower().endswith(_WEIGHT_SUFFIXES):
+        raise WeightsError(f"weights file not found: {text}")
+    reg.get(text, file_checked=True)  # raises UnknownWeightsError listing close names
+    raise AssertionError("unreachable")  # pragma: no cover

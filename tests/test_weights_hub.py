@@ -1,0 +1,449 @@
+"""Weights from the Hugging Face Hub, against a loopback server of our own.
+
+``FakeHub`` answers the Hub's ``/{repo}/resolve/{revision}/{file}`` as huggingface_hub 2.x
+expects: files stored with LFS get a 302 to another host name (``localhost`` instead of
+``127.0.0.1``, like a CDN) with ``X-Linked-Etag`` (the sha256) and ``X-Linked-Size``; small
+files a 200 with a git-sha1 ``ETag``; both carry ``X-Repo-Commit``. Missing repos, revisions
+and files get the Hub's ``X-Error-Code``. Every request is recorded.
+
+In-process tests set the environment with monkeypatch (restorecli reads ``HF_ENDPOINT``,
+``HF_HOME`` and ``HF_HUB_OFFLINE`` at each call); the CLI tests run ``restore`` in a
+subprocess, where huggingface_hub reads them at import as it does for users.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from restorecli.weights import (ChecksumError, HubError, OfflineError, UnknownWeightsError, WeightsError,
+                                parse_hf_uri, resolve_weights)
+from restorecli.weights.hub import HubRef, cached_file
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+RESTORE = [sys.executable, "-c", "from restorecli.cli import main; main()"]
+
+
+class FakeHub:
+    def __init__(self) -> None:
+        self.repos: dict[str, dict[str, tuple[bytes, bool]]] = {}
+        self.requests: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        hub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_HEAD(self):
+                hub._answer(self, body=False)
+
+            def do_GET(self):
+                hub._answer(self, body=True)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def add(self, repo_id: str, filename: str, data: bytes, lfs: bool = True) -> str:
+        self.repos.setdefault(repo_id, {})[filename] = (data, lfs)
+        return hashlib.sha256(data).hexdigest()
+
+    def reset(self) -> None:
+        self.repos.clear()
+        with self.lock:
+            self.requests.clear()
+
+    def count(self, method: str | None = None, kind: str | None = None) -> int:
+        """Requests seen; ``kind``: "resolve", "cdn" or "api"."""
+        with self.lock:
+            return sum(1 for m, p in self.requests
+                       if (method is None or m == method) and (kind is None or p.startswith(f"/{kind}")
+                                                               or (kind == "resolve" and "/resolve/" in p)))
+
+    def body_downloads(self) -> int:
+        with self.lock:
+            return sum(1 for m, p in self.requests
+                       if m == "GET" and (p.startswith("/cdn/") or "/resolve/" in p))
+
+    # -- the server side ------------------------------------------------------------
+    def _send(self, h, status: int, headers: dict[str, str], body: bytes = b"", send_body: bool = True):
+        h.send_response(status)
+        for k, v in headers.items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", headers.get("Content-Length", str(len(body))))
+        h.end_headers()
+        if send_body and body:
+            h.wfile.write(body)
+
+    def _answer(self, h, body: bool) -> None:
+        path = h.path.split("?")[0]
+        with self.lock:
+            self.requests.append((h.command, path))
+        if path.startswith("/api/"):  # e.g. huggingface_hub's agent-harness registry
+            data = json.dumps({"standardEnvVars": [], "harnesses": {}}).encode()
+            return self._send(h, 200, {"Content-Type": "application/json"}, data, body)
+        if path.startswith("/cdn/"):
+            sha = path[len("/cdn/"):]
+            for files in self.repos.values():
+                for data, _ in files.values():
+                    if hashlib.sha256(data).hexdigest() == sha:
+                        return self._send(h, 200, {"Content-Type": "application/octet-stream"}, data, body)
+            return self._send(h, 404, {})
+        parts = path.strip("/").split("/")
+        if len(parts) < 5 or parts[2] != "resolve":
+            return self._send(h, 404, {})
+        repo_id, revision, filename = "/".join(parts[:2]), parts[3], "/".join(parts[4:])
+        if repo_id not in self.repos:
+            return self._send(h, 401, {"X-Error-Code": "RepoNotFound",
+                                       "X-Error-Message": "Repository not found"}, b"", body)
+        if revision not in ("main", COMMIT):
+            return self._send(h, 404, {"X-Error-Code": "RevisionNotFound",
+                                       "X-Error-Message": "Invalid rev id"}, b"", body)
+        if filename not in self.repos[repo_id]:
+            return self._send(h, 404, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": COMMIT,
+                                       "X-Error-Message": "Entry not found"}, b"", body)
+        data, lfs = self.repos[repo_id][filename]
+        if lfs:
+            sha = hashlib.sha256(data).hexdigest()
+            return self._send(h, 302, {
+                "Location": f"http://localhost:{self.port}/cdn/{sha}",
+                "X-Repo-Commit": COMMIT,
+                "X-Linked-Etag": f'"{sha}"',
+                "X-Linked-Size": str(len(data)),
+                "ETag": '"' + hashlib.sha1(b"pointer " + sha.encode()).hexdigest() + '"',
+                "Content-Length": "0",
+            }, b"", body)
+        git_sha1 = hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()
+        return self._send(h, 200, {"X-Repo-Commit": COMMIT, "ETag": f'"{git_sha1}"',
+                                   "Content-Type": "application/octet-stream"}, data, body)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def fake_hub():
+    hub = FakeHub()
+    yield hub
+    hub.close()
+
+
+@pytest.fixture
+def hub(fake_hub, tmp_path, monkeypatch):
+    """The fake Hub, emptied, with this process's environment pointing at it."""
+    fake_hub.reset()
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE",
+                "HF_TOKEN", "RESTORECLI_REGISTRY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no user registry
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    # huggingface_hub fetches an "agent harness" list from its import-time endpoint once per
+    # process; keep that off the network (it is not what these tests count).
+    import huggingface_hub.utils._detect_agent as detect
+    monkeypatch.setattr(detect, "_registry", {"standardEnvVars": [], "harnesses": {}}, raising=False)
+    # huggingface_hub fixes offline mode when first imported (perhaps by an earlier test that
+    # set HF_HUB_OFFLINE=1): these tests decide it through the environment instead.
+    from huggingface_hub import constants
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    return fake_hub
+
+
+def write_registry(path: Path, *entries: dict) -> Path:
+    from restorecli.weights.registry import entry_to_toml
+
+    path.write_text("format = 1\n\n" + "\n".join(entry_to_toml(e) for e in entries), encoding="utf-8")
+    return path
+
+
+def hub_entry(name: str, sha256: str, repo_id: str = "lab/irnext", filename: str = "model.safetensors",
+              **extra) -> dict:
+    return {"name": name, "task": "dehaze", "arch": "irnext-dehaze", "repo_id": repo_id,
+            "filename": filename, "revision": "main", "sha256": sha256, **extra}
+
+
+PAYLOAD = os.urandom(200_000)
+
+
+# ----------------------------------------------------------------------------- hf:// parsing
+
+def test_parse_hf_uri():
+    assert parse_hf_uri("hf://lab/repo/model.safetensors") == HubRef("lab/repo", "model.safetensors", "main")
+    assert parse_hf_uri("hf://lab/repo@v1.0/sub/dir/m.pth") == HubRef("lab/repo", "sub/dir/m.pth", "v1.0")
+    assert parse_hf_uri(f"hf://lab/repo@{COMMIT}/m.pkl").revision == COMMIT
+    assert parse_hf_uri("hf://lab/repo@refs%2Fpr%2F3/m.pkl").revision == "refs/pr/3"
+    assert HubRef("lab/repo", "m.pkl", "refs/pr/3").uri == "hf://lab/repo@refs%2Fpr%2F3/m.pkl"
+    for bad in ("hf://lab/model.safetensors", "hf://lab//m.pth", "hf://lab/repo@/m.pth",
+                "hf://la b/repo/m.pth", "hf://lab/repo/../m.pth"):
+        with pytest.raises(WeightsError, match="hf://|repo|revision|inside"):
+            parse_hf_uri(bad)
+
+
+# ----------------------------------------------------------------------------- resolution
+
+def test_first_run_downloads_then_cache_then_offline(hub, tmp_path, monkeypatch):
+    sha = hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", sha))
+
+    first = resolve_weights("dehaze", weights="haze-lab", registry=reg)
+    assert first.info["source"] == "download"
+    assert first.path.read_bytes() == PAYLOAD
+    assert Path(os.environ["HF_HOME"]) in first.path.parents  # the standard Hub cache under HF_HOME
+    assert (first.name, first.arch, first.info["sha256"]) == ("haze-lab", "irnext-dehaze", sha)
+    assert hub.body_downloads() == 1
+
+    before = len(hub.requests)
+    again = resolve_weights("dehaze", weights="haze-lab", registry=reg)
+    assert again.info["source"] == "cache" and again.path == first.path
+    assert len(hub.requests) == before  # a verified cached file needs no request
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline = resolve_weights("dehaze", weights="haze-lab", registry=reg)
+    assert offline.path == first.path and offline.info["source"] == "cache"
+    assert len(hub.requests) == before
+
+
+def test_default_entry_for_the_task_comes_from_the_hub(hub, tmp_path):
+    sha = hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", sha, default=True))
+    got = resolve_weights("dehaze", registry=reg)
+    assert got.name == "haze-lab" and got.info["default"] is True
+    assert resolve_weights("dehaze", model="irnext", registry=reg).name == "haze-lab"
+    with pytest.raises(WeightsError, match="no default weights for 'derain'"):
+        resolve_weights("derain", registry=reg)
+
+
+def test_offline_with_empty_cache_says_so(hub, tmp_path, monkeypatch):
+    sha = hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", sha))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OfflineError) as e:
+        resolve_weights("dehaze", weights="haze-lab", registry=reg)
+    assert "offline" in str(e.value) and "restore weights download haze-lab" in str(e.value)
+    assert hub.requests == []
+
+
+def test_unreachable_hub_fails_fast_with_the_command_to_run(hub, tmp_path, monkeypatch):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", "0" * 64))
+    started = time.monotonic()
+    with pytest.raises(OfflineError) as e:
+        resolve_weights("dehaze", weights="haze-lab", registry=reg)
+    assert time.monotonic() - started < 8  # huggingface_hub alone retries for ~25 s
+    assert "cannot reach the Hub" in str(e.value) and "restore weights download haze-lab" in str(e.value)
+
+
+def test_wrong_sha256_of_an_lfs_file_is_refused_before_downloading(hub, tmp_path):
+    hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", "ab" * 32))
+    with pytest.raises(ChecksumError, match="sha256 mismatch.*refused before downloading"):
+        resolve_weights("dehaze", weights="haze-lab", registry=reg)
+    assert hub.body_downloads() == 0
+    assert cached_file(HubRef("lab/irnext", "model.safetensors")) is None
+
+
+def test_wrong_sha256_after_download_is_refused_and_not_kept(hub, tmp_path):
+    hub.add("lab/small", "model.safetensors", PAYLOAD, lfs=False)  # ETag: git sha1, not sha256
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", "ab" * 32, repo_id="lab/small"))
+    with pytest.raises(ChecksumError, match="sha256 mismatch, refusing"):
+        resolve_weights("dehaze", weights="haze-lab", registry=reg)
+    assert hub.body_downloads() == 1
+    assert cached_file(HubRef("lab/small", "model.safetensors")) is None  # the refused file is gone
+
+
+def test_corrupt_cached_copy_is_refused_offline_and_downloaded_again_online(hub, tmp_path, monkeypatch):
+    sha = hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", sha))
+    path = resolve_weights("dehaze", weights="haze-lab", registry=reg).path
+    blob = Path(os.path.realpath(path))
+    blob.write_bytes(b"x" + PAYLOAD[1:])  # bit rot / tampering
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ChecksumError, match="sha256 mismatch"):
+        resolve_weights("dehaze", weights="haze-lab", registry=reg)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    fixed = resolve_weights("dehaze", weights="haze-lab", registry=reg)
+    assert fixed.info["source"] == "download" and fixed.path.read_bytes() == PAYLOAD
+    assert hub.body_downloads() == 2
+
+
+def test_hub_errors_are_one_clear_line(hub, tmp_path):
+    sha = hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    reg = write_registry(tmp_path / "reg.toml",
+                         hub_entry("no-file", sha, filename="other.safetensors"),
+                         hub_entry("no-repo", sha, repo_id="lab/missing"),
+                         hub_entry("no-rev", sha, revision="v9"))
+    with pytest.raises(HubError, match="file 'other.safetensors' not found in Hub repo lab/irnext"):
+        resolve_weights("dehaze", weights="no-file", registry=reg)
+    with pytest.raises(HubError, match="Hub repo lab/missing not found.*HF_TOKEN"):
+        resolve_weights("dehaze", weights="no-repo", registry=reg)
+    with pytest.raises(HubError, match="revision 'v9' not found in Hub repo lab/irnext"):
+        resolve_weights("dehaze", weights="no-rev", registry=reg)
+
+
+def test_hf_uri_is_downloaded_and_checked_against_the_hub_etag(hub, tmp_path, monkeypatch):
+    hub.add("lab/irnext", "sub/model.safetensors", PAYLOAD)
+    uri = f"hf://lab/irnext@{COMMIT}/sub/model.safetensors"
+    got = resolve_weights("dehaze", model="irnext", weights=uri)
+    assert got.arch == "irnext-dehaze" and got.info["source"] == "download"
+    assert got.info["verified"] is True and got.info["sha256"] == hashlib.sha256(PAYLOAD).hexdigest()
+    before = len(hub.requests)
+    assert resolve_weights("dehaze", model="irnext", weights=uri).info["source"] == "cache"
+    assert len(hub.requests) == before  # a commit-pinned cached file needs no request
+
+    Path(os.path.realpath(got.path)).write_bytes(PAYLOAD[:-1] + b"!")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ChecksumError, match="corrupt"):
+        resolve_weights("dehaze", model="irnext", weights=uri)
+
+
+def test_hf_uri_of_a_registered_file_uses_the_entry(hub, tmp_path):
+    sha = hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", "cd" * 32))
+    with pytest.raises(ChecksumError):  # the entry's (wrong) sha256 applies to its hf:// address too
+        resolve_weights("dehaze", weights="hf://lab/irnext/model.safetensors", registry=reg)
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", sha))
+    got = resolve_weights("dehaze", weights="hf://lab/irnext/model.safetensors", registry=reg)
+    assert got.name == "haze-lab" and got.arch == "irnext-dehaze"
+
+
+# ----------------------------------------------------------------------------- the CLI
+# `restore weights ...` in-process (CliRunner; the environment set as above), and the
+# commands that must prove the environment works in a fresh process, in a subprocess.
+
+def invoke(args: list[str]):
+    from typer.testing import CliRunner
+
+    from restorecli.cli import app
+
+    return CliRunner().invoke(app, args, catch_exceptions=False)
+
+
+def one_line_error(result) -> str:
+    assert result.returncode != 0 if hasattr(result, "returncode") else result.exit_code != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def test_cli_download_list_verify(hub, tmp_path, monkeypatch):
+    sha = hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", sha, size=len(PAYLOAD)))
+    monkeypatch.setenv("COLUMNS", "200")
+
+    listed = invoke(["weights", "list", "--registry", str(reg)])
+    assert listed.exit_code == 0, listed.stderr
+    row = next(line for line in listed.stdout.splitlines() if "haze-lab" in line)
+    assert "remote" in row and "irnext-dehaze" in row and "200.0 kB" in row
+
+    got = invoke(["weights", "download", "haze-lab", "--registry", str(reg)])
+    assert got.exit_code == 0, got.stderr
+    path = Path(got.stdout.strip())
+    assert path.read_bytes() == PAYLOAD and (tmp_path / "hf") in path.parents
+    assert hub.body_downloads() == 1
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    before = len(hub.requests)
+    listed = invoke(["weights", "list", "--registry", str(reg)])
+    assert "cached" in next(line for line in listed.stdout.splitlines() if "haze-lab" in line)
+    ok = invoke(["weights", "verify", "--registry", str(reg)])
+    assert ok.exit_code == 0 and " ok " in ok.stdout, ok.stderr
+    assert len(hub.requests) == before
+
+    Path(os.path.realpath(path)).write_bytes(PAYLOAD[::-1])
+    bad = invoke(["weights", "verify", "--registry", str(reg)])
+    assert bad.exit_code == 1 and "MISMATCH" in bad.stdout
+    assert "sha256 mismatch" in one_line_error(bad)
+
+
+def test_cli_unknown_name_is_one_line_with_close_names(hub, tmp_path):
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", "ab" * 32))
+    unknown = invoke(["weights", "download", "haze-lb", "--registry", str(reg)])
+    assert unknown.exit_code == 2
+    assert "no weights named 'haze-lb'" in one_line_error(unknown)
+    assert "Did you mean: haze-lab?" in unknown.stderr
+    assert hub.requests == []
+
+
+def cli_env(hub: FakeHub, tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HF_", "HUGGINGFACE_", "RESTORECLI_", "XDG_")) and k != "TRANSFORMERS_OFFLINE"}
+    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf"), XDG_CONFIG_HOME=str(tmp_path / "config"),
+               XDG_DATA_HOME=str(tmp_path / "data"), NO_PROXY="127.0.0.1,localhost",
+               HF_HUB_DISABLE_TELEMETRY="1", PYTHONWARNINGS="ignore", COLUMNS="200")
+    env.update(extra)
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(RESTORE + args, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_offline_with_empty_cache_in_a_fresh_process(hub, tmp_path):
+    sha = hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", sha))
+    env = cli_env(hub, tmp_path, HF_HUB_OFFLINE="1")
+    offline = run_cli(["weights", "download", "haze-lab", "--registry", str(reg)], env, tmp_path)
+    assert offline.returncode == 1
+    message = one_line_error(offline)
+    assert "offline" in message and "restore weights download haze-lab" in message
+    assert hub.requests == []
+
+
+def _tiny_png(path: Path) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_cli_task_uses_cached_hub_weights_offline(hub, tmp_path, dehaze_weights):
+    """Downloaded once (here in-process), a second run with HF_HUB_OFFLINE=1 makes no request."""
+    data = dehaze_weights.read_bytes()
+    sha = hub.add("lab/irnext", "model.safetensors", data)
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", sha))
+    assert resolve_weights("dehaze", weights="haze-lab", registry=reg).info["source"] == "download"
+    src = _tiny_png(tmp_path / "in.png")
+
+    before = len(hub.requests)
+    run = run_cli(["dehaze", str(src), "-o", str(tmp_path / "out.png"), "--weights", "haze-lab",
+                   "--registry", str(reg), "--tile", "0", "--quiet"],
+                  cli_env(hub, tmp_path, HF_HUB_OFFLINE="1"), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "out.png").is_file()
+    assert len(hub.requests) == before
+
+
+def test_cli_task_refuses_weights_with_a_wrong_sha256_and_writes_nothing(hub, tmp_path):
+    """First run through the real CLI: downloads via HF_ENDPOINT into HF_HOME, hashes, refuses."""
+    hub.add("lab/small", "model.safetensors", PAYLOAD, lfs=False)  # downloaded, then hashed
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("myentry", "ef" * 32, repo_id="lab/small",
+                                                          task="deblur"))
+    src = _tiny_png(tmp_path / "in.png")
+    run = run_cli(["deblur", str(src), "--weights", "myentry", "--registry", str(reg)],
+                  cli_env(hub, tmp_path), tmp_path)
+    assert run.returncode == 1
+    assert "sha256 mismatch" in one_line_error(run)
+    assert hub.body_downloads() == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".png") == ["in.png"]
