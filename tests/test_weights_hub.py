@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from restorecli.weights import (ChecksumError, HubError, OfflineError, UnknownWeightsError, WeightsError,
+from restorecli.weights import (ChecksumError, HubError, OfflineError, WeightsError,
                                 parse_hf_uri, resolve_weights)
 from restorecli.weights.hub import HubRef, cached_file
 
