@@ -1,0 +1,364 @@
+"""Running a benchmark: model mode (restore each input, time it, score it) and scoring mode
+(score restored images made by any tool), with per-image records and the means.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+import numpy as np
+
+from ..errors import RestoreError, UsageError
+from .. import metrics
+from .datasets import DatasetSpec, Published, Sample, add_gaussian_noise, published_for
+
+__all__ = ["ImageScore", "Failure", "BenchReport", "score_pair", "run_bench", "Predictions"]
+
+
+@dataclass
+class ImageScore:
+    path: str
+    psnr: float
+    ssim: float
+    seconds: float | None = None  # model mode: time of the restoration call
+    megapixels: float = 0.0
+    group: str | None = None
+
+
+@dataclass
+class Failure:
+    path: str
+    message: str
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+@dataclass
+class BenchReport:
+    dataset: DatasetSpec
+    mode: str  # "model" or "predictions"
+    images: list[ImageScore] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    sigma: float | None = None
+    model: str | None = None  # what ran (model mode): architecture, weights, device, precision
+    model_name: str | None = None  # its short name, for the table
+    published: list[Published] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.images)
+
+    @property
+    def psnr(self) -> float | None:
+        return _mean([i.psnr for i in self.images])
+
+    @property
+    def ssim(self) -> float | None:
+        return _mean([i.ssim for i in self.images])
+
+    @property
+    def seconds_per_image(self) -> float | None:
+        timed = [i.seconds for i in self.images if i.seconds is not None]
+        return float(np.mean(timed)) if timed else None
+
+    @property
+    def seconds_per_megapixel(self) -> float | None:
+        timed = [i for i in self.images if i.seconds is not None]
+        mp = sum(i.megapixels for i in timed)
+        return sum(i.seconds for i in timed) / mp if timed and mp > 0 else None
+
+    def groups(self) -> dict[str, dict[str, float | int | None]]:
+        names = sorted({i.group for i in self.images if i.group is not None})
+        out = {}
+        for g in names:
+            members = [i for i in self.images if i.group == g]
+            out[g] = {"psnr": _mean([i.psnr for i in members]), "ssim": _mean([i.ssim for i in members]),
+                      "count": len(members)}
+        return out
+
+    def to_dict(self) -> dict:
+        conv = self.dataset.convention
+        return {
+            "dataset": self.dataset.name,
+            "task": self.dataset.task,
+            "mode": self.mode,
+            "model": self.model,
+            "sigma": self.sigma,
+            "convention": {"color": conv.color, "ssim": conv.ssim, "pool_factor": conv.pool_factor,
+                           "align": conv.align, "crop_border": conv.crop_border,
+                           "quantize": conv.quantize, "source": conv.source},
+            "psnr": _finite(self.psnr),
+            "ssim": _finite(self.ssim),
+            "seconds_per_image": self.seconds_per_image,
+            "seconds_per_megapixel": self.seconds_per_megapixel,
+            "count": self.count,
+            "failed": [{"path": f.path, "error": f.message} for f in self.failures],
+            "groups": {g: {k: _finite(v) for k, v in d.items()} for g, d in self.groups().items()},
+            "published": [{"model": p.model, "psnr": p.psnr, "ssim": p.ssim, "source": p.source}
+                          for p in self.published],
+            "images": [{"path": i.path, "psnr": _finite(i.psnr), "ssim": _finite(i.ssim),
+                        **({"seconds": i.seconds} if i.seconds is not None else {}),
+                        **({"group": i.group} if i.group is not None else {})} for i in self.images],
+        }
+
+    def write_json(self, path: str | Path) -> None:
+        _atomic_write(Path(path), json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
+
+    def write_csv(self, path: str | Path) -> None:
+        import io
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["path", "group", "psnr", "ssim", "seconds", "megapixels"])
+        for i in self.images:
+            w.writerow([i.path, i.group or "", f"{i.psnr:.6f}", f"{i.ssim:.8f}",
+                        "" if i.seconds is None else f"{i.seconds:.6f}", f"{i.megapixels:.6f}"])
+        _atomic_write(Path(path), buf.getvalue())
+
+
+def _finite(v):
+    """JSON has no infinity: identical images (PSNR = inf) are written as null."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    import os
+    import tempfile
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# -- scoring ----------------------------------------------------------------------------------
+
+def _center_crop(target: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """torchvision CenterCrop of ``target`` to ``shape[:2]`` (FFA-Net's SOTS loaders)."""
+    th, tw = target.shape[:2]
+    h, w = shape[:2]
+    if (th, tw) == (h, w) or th < h or tw < w:
+        return target
+    top, left = int(round((th - h) / 2.0)), int(round((tw - w) / 2.0))
+    return target[top:top + h, left:left + w]
+
+
+def _describe_shape(a: np.ndarray) -> str:
+    return f"{a.shape[1]}x{a.shape[0]}" + (f"x{a.shape[2]}" if a.ndim == 3 else " grey")
+
+
+def score_pair(spec: DatasetSpec, pred: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """PSNR and SSIM of one restored image against its target, by the dataset's convention."""
+    conv = spec.convention
+    if spec.center_crop_target:
+        target = _center_crop(target, pred.shape)
+    if pred.ndim == 3 and pred.shape[2] == 1:
+        pred = pred[..., 0]
+    if target.ndim == 3 and target.shape[2] == 1:
+        target = target[..., 0]
+    if pred.shape != target.shape:
+        raise RestoreError(f"the restored image is {_describe_shape(pred)} but the target is "
+                           f"{_describe_shape(target)}")
+    if conv.align:
+        zr, xr, cr, _ = metrics.align_ecc(pred, target)
+        return metrics.psnr_masked(zr, xr, cr), metrics.ssim_masked(zr, xr, cr)
+    y = conv.color == "y"
+    p = metrics.psnr(pred, target, crop_border=conv.crop_border, y_channel=y)
+    if conv.ssim == "pooled":
+        s = metrics.ssim_pooled(pred, target, conv.pool_factor)
+    else:
+        s = metrics.ssim(pred, target, crop_border=conv.crop_border, y_channel=y, window=conv.ssim)
+    return p, s
+
+
+class Predictions:
+    """Finds the restored image for an input's relative path in a predictions folder.
+
+    The folder holds the restored images in the inputs' tree, from any level: a folder run
+    on ``ROOT/test`` writes ``scene/blur/x.png`` for the input ``test/scene/blur/x.png``, one
+    on ``SOTS`` writes ``indoor/hazy/x.png`` for ``hazy/x.png`` under ``SOTS/indoor``. The
+    image with the same stem (any image suffix: ``x.jpg`` may come back as ``x.png``) whose
+    folders agree with the input's over the most trailing levels is taken; a tie is an error.
+    """
+
+    def __init__(self, root: str | Path):
+        from ..imageio import IMAGE_SUFFIXES
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise UsageError(f"--predictions {self.root}: not a directory")
+        suffixes = {s.lower() for s in IMAGE_SUFFIXES}
+        self.by_stem: dict[str, list[tuple[str, ...]]] = {}
+        for dirpath, dirnames, files in os.walk(self.root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            rel_dir = Path(dirpath).relative_to(self.root).parts
+            for f in sorted(files):
+                if not f.startswith(".") and Path(f).suffix.lower() in suffixes:
+                    self.by_stem.setdefault(Path(f).stem, []).append(rel_dir + (f,))
+
+    def locate(self, rel: str) -> Path | None:
+        parts = PurePosixPath(rel).parts
+        found = self.by_stem.get(Path(parts[-1]).stem, [])
+        if not found:
+            return None
+
+        def agreement(cand: tuple[str, ...]) -> int:
+            n = 0
+            for a, b in zip(reversed(cand[:-1]), reversed(parts[:-1])):
+                if a != b:
+                    break
+                n += 1
+            return n + (cand[-1] == parts[-1])  # the exact file name beats a changed suffix
+
+        scores = [agreement(c) for c in found]
+        best = max(scores)
+        winners = [c for c, sc in zip(found, scores) if sc == best]
+        if len(winners) > 1:
+            raise RestoreError(f"{len(winners)} restored images could be the one for {rel} "
+                               f"({', '.join('/'.join(w) for w in winners[:3])}): give --predictions the "
+                               "folder that mirrors --root")
+        return self.root.joinpath(*winners[0])
+
+    def expected(self, rel: str) -> Path:
+        return self.root / rel
+
+
+# -- running ----------------------------------------------------------------------------------
+
+def _read_pixels(path: Path) -> np.ndarray:
+    from ..imageio import read_image
+    return read_image(path).pixels
+
+
+def run_bench(spec: DatasetSpec, samples: list[Sample], *, restorer=None, predictions: str | Path | None = None,
+              save: str | Path | None = None, overwrite: bool = False, sigma: float | None = None,
+              on_image: Callable[[Sample, ImageScore | None, Failure | None], None] | None = None,
+              debug: bool = False) -> BenchReport:
+    """Score ``samples``: with ``restorer`` (model mode) or from ``predictions`` (scoring mode).
+
+    One image that fails (unreadable, wrong size, missing prediction) is recorded in
+    ``failures`` and the rest still run.
+    """
+    from ..errors import user_error_types
+
+    if (restorer is None) == (predictions is None):
+        raise UsageError("give either a model to run or --predictions to score, not both")
+    if spec.synthetic_noise and restorer is not None and sigma is None:
+        raise UsageError(f"{spec.name} adds synthetic noise: pass --sigma (e.g. 15, 25 or 50)")
+    report = BenchReport(dataset=spec, mode="model" if restorer is not None else "predictions",
+                         sigma=sigma if spec.synthetic_noise else None,
+                         published=published_for(spec.name, sigma if spec.synthetic_noise else None))
+    if restorer is not None:
+        report.model = restorer.describe() if hasattr(restorer, "describe") else type(restorer).__name__
+        report.model_name = getattr(getattr(restorer, "spec", None), "name", None) or report.model
+    preds = Predictions(predictions) if predictions is not None else None
+    save_root = Path(save).expanduser() if save is not None else None
+    known = user_error_types()
+    warmed = False
+
+    for sample in samples:
+        try:
+            if preds is not None:
+                path = preds.locate(sample.rel)
+                if path is None:
+                    raise RestoreError(f"no restored image at {preds.expected(sample.rel)}")
+                pred = _read_pixels(path)
+                target = sample.target()
+                seconds = None
+                megapixels = pred.shape[0] * pred.shape[1] / 1e6
+            else:
+                dest = _save_path(save_root, sample.rel) if save_root is not None else None
+                if dest is not None and dest.exists() and not overwrite:
+                    raise RestoreError(f"{dest} exists (pass --overwrite to replace it)")
+                if not warmed:
+                    _warm_up(restorer, sample, spec, sigma)
+                    warmed = True
+                pred, target, seconds, restored, depth = _restore(restorer, sample, spec, sigma)
+                megapixels = pred.shape[0] * pred.shape[1] / 1e6
+                if dest is not None:
+                    _save(dest, restored, depth, overwrite)
+            p, s = score_pair(spec, pred, target)
+            result = ImageScore(sample.rel, p, s, seconds, megapixels, sample.group)
+            report.images.append(result)
+            if on_image:
+                on_image(sample, result, None)
+        except known as e:
+            failure = Failure(sample.rel, str(e))
+            report.failures.append(failure)
+            if on_image:
+                on_image(sample, None, failure)
+        except Exception as e:  # noqa: BLE001 - one bad image must not stop the benchmark
+            if debug:
+                raise
+            failure = Failure(sample.rel, f"{type(e).__name__}: {e}")
+            report.failures.append(failure)
+            if on_image:
+                on_image(sample, None, failure)
+    return report
+
+
+def _model_input(sample: Sample, spec: DatasetSpec, sigma: float | None
+                 ) -> tuple[np.ndarray, np.dtype, np.ndarray | None]:
+    """The float32 array the model restores, the input's depth, and the target if already read."""
+    from ..imageio import to_float
+    raw = sample.input()
+    if spec.synthetic_noise:
+        return add_gaussian_noise(raw, float(sigma)), raw.dtype, raw  # the clean image is the target
+    return to_float(raw), raw.dtype, None
+
+
+def _warm_up(restorer, sample: Sample, spec: DatasetSpec, sigma: float | None) -> None:
+    """One untimed pass on a small crop, so one-off start-up costs (CUDA context, kernel
+    selection, the CPU's allocator) are not billed to the first image."""
+    x, _, _ = _model_input(sample, spec, sigma)
+    m = max(int(getattr(restorer, "size_multiple", 1)), 1)
+    side = max(m, 64 - 64 % m)
+    restorer(np.ascontiguousarray(x[:side, :side]))
+
+
+def _restore(restorer, sample: Sample, spec: DatasetSpec, sigma: float | None
+             ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, np.dtype]:
+    """(what is scored, target, seconds, float output, input depth) for one sample."""
+    from ..imageio import from_float
+    x, depth, target = _model_input(sample, spec, sigma)
+    started = time.perf_counter()
+    y = restorer(x, sigma=sigma) if sigma is not None else restorer(x)
+    seconds = time.perf_counter() - started
+    if target is None:
+        target = sample.target()
+    scored = y
+    if spec.convention.quantize and not np.issubdtype(target.dtype, np.floating):
+        scored = from_float(y, target.dtype)  # scored as the PNG the authors would have saved
+    return scored, target, seconds, y, depth
+
+
+LOSSY_SUFFIXES = (".jpg", ".jpeg", ".webp")
+
+
+def _save_path(save_root: Path, rel: str) -> Path:
+    """Where --save keeps an output: the input's relative path, as PNG if the input was lossy."""
+    dest = save_root / rel
+    return dest.with_suffix(".png") if dest.suffix.lower() in LOSSY_SUFFIXES else dest
+
+
+def _save(dest: Path, restored: np.ndarray, depth: np.dtype, overwrite: bool) -> None:
+    """Write a restored (float) image at the input's depth."""
+    from ..imageio import Image, from_float, write_image
+    bits = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(np.dtype(depth), 32)
+    pixels = from_float(restored, np.dtype(depth)) if bits != 32 else restored.astype(np.float32)
+    if dest.exists() and not overwrite:
+        raise RestoreError(f"{dest} exists (pass --overwrite to replace it)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    write_image(dest, Image(pixels=pixels, bit_depth=bits), bit_depth=bits, overwrite=overwrite)

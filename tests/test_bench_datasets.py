@@ -1,0 +1,420 @@
+"""Every benchmark dataset on a tiny tree in its release layout: found, paired, and scored
+through ``restore bench --predictions`` with the literature's convention."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio as sk_psnr
+from skimage.metrics import structural_similarity as sk_ssim
+from typer.testing import CliRunner
+
+from restorecli import metrics
+from restorecli.bench.datasets import (DATASETS, LayoutError, add_gaussian_noise, find_samples,
+                                       get_dataset)
+from restorecli.cli import app
+
+RNG_SEED = 7
+
+
+def picture(rng, h=32, w=32) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    phase = rng.uniform(0, 6)
+    base = 0.5 + 0.3 * np.sin(xx / 4.0 + phase)[..., None] * np.cos(yy / 5.0 - phase)[..., None] * np.array([1, 0.8, 0.6])
+    return np.rint(np.clip(base + rng.normal(0, 0.03, (h, w, 3)), 0, 1) * 255).astype(np.uint8)
+
+
+def degrade(rng, a: np.ndarray) -> np.ndarray:
+    return np.clip(a.astype(int) + rng.integers(-30, 31, a.shape), 0, 255).astype(np.uint8)
+
+
+def save(path: Path, a: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(a).save(path)
+
+
+def load(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+# Each builder writes a tree and returns (root to pass, {input rel path: target rel path},
+# {input rel path: group}, extra CLI arguments).
+
+def pairs_in(root, rng, items, size=(32, 32)):
+    out = {}
+    for inp, tgt in items:
+        if not (root / tgt).exists():
+            save(root / tgt, picture(rng, *size))
+        save(root / inp, degrade(rng, load(root / tgt)))
+        out[inp] = tgt
+    return out
+
+
+def build_gopro(tmp, rng):
+    root = tmp / "GOPRO_Large"
+    items = [(f"test/{s}/blur/{n}", f"test/{s}/sharp/{n}")
+             for s in ("GOPR0384_11_00", "GOPR0410_11_00") for n in ("000001.png", "000002.png")]
+    pairs = pairs_in(root, rng, items)
+    pairs_in(root, rng, [("train/GOPR0372_07_00/blur/000001.png", "train/GOPR0372_07_00/sharp/000001.png")])
+    return root, pairs, {}, []
+
+
+def build_gopro_flat(tmp, rng):
+    root = tmp / "GOPRO"
+    return root, pairs_in(root, rng, [(f"test/blur/{n}", f"test/sharp/{n}") for n in ("a_1.png", "a_2.png")]), {}, []
+
+
+def build_hide(tmp, rng):
+    root = tmp / "HIDE_dataset"
+    items = [("test/test-close-ups/1fromGOPR0950.png", "GT/1fromGOPR0950.png"),
+             ("test/test-close-ups/2fromGOPR0950.png", "GT/2fromGOPR0950.png"),
+             ("test/test-long-shot/10fromGOPR1070.png", "GT/10fromGOPR1070.png")]
+    pairs = pairs_in(root, rng, items)
+    save(root / "train" / "99fromGOPR0001.png", picture(rng))
+    groups = {k: "close-ups" if "close" in k else "long-shot" for k in pairs}
+    return root, pairs, groups, []
+
+
+def build_rsblur(tmp, rng):
+    root = tmp / "rsblur"
+    items = [(f"RSBlur/0001/00002{i}/real_blur/real_blur.png", f"RSBlur/0001/00002{i}/gt/gt_sharp.png") for i in (2, 3)]
+    pairs = {}
+    for inp, tgt in items:
+        # a real-blur capture is misaligned with its ground truth: shift the content by a pixel
+        yy, xx = np.mgrid[0:64, 0:64]
+        img = 0.5 + 0.3 * np.sin(xx / 5.0 + rng.uniform(0, 3)) * np.cos(yy / 6.0)
+        gt = np.rint(np.stack([img, img * 0.9, img * 0.8], -1) * 255).astype(np.uint8)
+        save(root / tgt, gt)
+        save(root / inp, np.roll(gt, 1, axis=1))
+        pairs[inp] = tgt
+    pairs_in(root, rng, [("RSBlur/0002/000001/real_blur/real_blur.png", "RSBlur/0002/000001/gt/gt_sharp.png")])
+    (root / "RSBlur_real_test.txt").write_text("".join(f"{t} {i}\n" for i, t in items))
+    return root, pairs, {}, []
+
+
+def build_dpdd(tmp, rng):
+    root = tmp / "DPDD"
+    names = ["1P0A1.png", "1P0A2.png", "1P0A10.png"]  # natural order: 1, 2, 10
+    pairs = pairs_in(root, rng, [(f"test/DPDD/inputC/{n}", f"test/DPDD/target/{n}") for n in names])
+    np.save(root / "indoor_labels.npy", np.array([1, 3]))
+    np.save(root / "outdoor_labels.npy", np.array([2]))
+    groups = {"test/DPDD/inputC/1P0A1.png": "indoor", "test/DPDD/inputC/1P0A10.png": "indoor",
+              "test/DPDD/inputC/1P0A2.png": "outdoor"}
+    return root, pairs, groups, []
+
+
+def build_sots_indoor(tmp, rng):
+    root = tmp / "SOTS"
+    pairs = {}
+    for n in ("1400", "1401"):
+        gt = picture(rng, 40, 44)  # the ground truth has a border the hazy image has not
+        save(root / "indoor" / "gt" / f"{n}.png", gt)
+        for k in (1, 2):
+            save(root / "indoor" / "hazy" / f"{n}_{k}.png", degrade(rng, gt[2:38, 2:42]))
+            pairs[f"indoor/hazy/{n}_{k}.png"] = f"indoor/gt/{n}.png"
+    return root, pairs, {}, []
+
+
+def build_sots_outdoor(tmp, rng):
+    root = tmp / "reside-outdoor"
+    pairs = {}
+    for n in ("0001", "0002"):
+        save(root / "test" / "gt" / f"{n}.png", picture(rng))
+        for beta in ("0.8_0.2", "0.85_0.16"):
+            inp = f"test/hazy/{n}_{beta}.jpg"
+            save(root / inp, degrade(rng, load(root / "test" / "gt" / f"{n}.png")))
+            pairs[inp] = f"test/gt/{n}.png"
+    return root, pairs, {}, []
+
+
+def build_rain100l(tmp, rng):
+    root = tmp / "Rain100L"  # PReNet's distribution: rainy/rain-NNN.png beside norain-NNN.png
+    return root, pairs_in(root, rng, [(f"rainy/rain-{i:03d}.png", f"norain-{i:03d}.png") for i in (1, 2, 10)]), {}, []
+
+
+def build_rain100h(tmp, rng):
+    root = tmp / "Datasets"  # Restormer: Datasets/test/Rain100H/{input,target}
+    return root, pairs_in(root, rng, [(f"test/Rain100H/input/{i}.png", f"test/Rain100H/target/{i}.png")
+                                      for i in (1, 2)]), {}, []
+
+
+def build_test100(tmp, rng):
+    root = tmp / "Test100"
+    return root, pairs_in(root, rng, [(f"input/{i}.png", f"target/{i}.png") for i in (1, 2)]), {}, []
+
+
+def build_csd(tmp, rng):
+    root = tmp / "CSD"
+    pairs = pairs_in(root, rng, [(f"Test/Snow/{i}.tif", f"Test/Gt/{i}.tif") for i in (1, 2)])
+    pairs_in(root, rng, [("Train/Snow/1.tif", "Train/Gt/1.tif")])
+    return root, pairs, {}, []
+
+
+def build_srrs(tmp, rng):
+    root = tmp / "SRRS"  # the IRNeXt authors' packaging: Snow/*.png, Gt/<stem>.jpg
+    return root, pairs_in(root, rng, [(f"test2000/Snow/{n}.png", f"test2000/Gt/{n}.jpg")
+                                      for n in ("beautiful_smile_00006", "city_00012")]), {}, []
+
+
+def build_snow100k(tmp, rng):
+    root = tmp / "Snow100K-testset"
+    base = "media/jdway/GameSSD/overlapping/test"
+    items = [(f"{base}/Snow100K-{s}/synthetic/{n}.jpg", f"{base}/Snow100K-{s}/gt/{n}.jpg")
+             for s in ("S", "L") for n in ("winter_00001", "winter_00002")]
+    pairs = pairs_in(root, rng, items)
+    groups = {k: "Snow100K-S" if "-S/" in k else "Snow100K-L" for k in pairs}
+    return root, pairs, groups, []
+
+
+def build_sidd(tmp, rng):
+    from scipy.io import savemat
+    root = tmp / "SIDD"
+    root.mkdir(parents=True)
+    gt = np.stack([np.stack([picture(rng) for _ in range(3)]) for _ in range(2)])  # 2 images x 3 blocks
+    noisy = degrade(rng, gt)
+    savemat(root / "ValidationGtBlocksSrgb.mat", {"ValidationGtBlocksSrgb": gt})
+    savemat(root / "ValidationNoisyBlocksSrgb.mat", {"ValidationNoisyBlocksSrgb": noisy})
+    return root, {f"{i + 1:04d}_{k + 1:02d}.png": gt[i, k] for i in range(2) for k in range(3)}, {}, []
+
+
+def clean_set(folder):
+    def build(tmp, rng):
+        root = tmp / folder
+        pairs = {}
+        for n in ("img001.png", "img002.png"):
+            save(root / n, picture(rng))
+            pairs[n] = n
+        return root, pairs, {}, ["--sigma", "50"]
+    return build
+
+
+BUILDERS = {
+    "gopro": build_gopro, "hide": build_hide, "rsblur": build_rsblur, "dpdd": build_dpdd,
+    "sots-indoor": build_sots_indoor, "sots-outdoor": build_sots_outdoor, "rain100l": build_rain100l,
+    "rain100h": build_rain100h, "test100": build_test100, "csd": build_csd, "srrs": build_srrs,
+    "snow100k": build_snow100k, "sidd": build_sidd, "cbsd68": clean_set("CBSD68"),
+    "kodak24": clean_set("Kodak24"), "urban100": clean_set("Urban100"), "mcmaster": clean_set("McMaster"),
+}
+
+
+def test_every_dataset_has_a_tree_here():
+    assert set(BUILDERS) == set(DATASETS)
+
+
+def target_array(root: Path, target) -> np.ndarray:
+    return target if isinstance(target, np.ndarray) else load(root / target)
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS) + ["gopro-flat"])
+def test_layout_is_found_and_paired(tmp_path, name):
+    build = build_gopro_flat if name == "gopro-flat" else BUILDERS[name]
+    root, pairs, groups, _ = build(tmp_path, np.random.default_rng(RNG_SEED))
+    samples = find_samples(get_dataset(name.replace("-flat", "")), root)
+    assert sorted(s.rel for s in samples) == sorted(pairs)  # test split only, every pair
+    for s in samples:
+        want = target_array(root, pairs[s.rel])
+        assert np.array_equal(s.target(), want)
+        if s.input_path is not None:
+            assert s.input_path == root / s.rel
+        assert s.group == groups.get(s.rel)
+
+
+def test_a_root_in_no_known_layout_shows_the_expected_trees(tmp_path):
+    (tmp_path / "photos").mkdir()
+    save(tmp_path / "photos" / "a.png", picture(np.random.default_rng(0)))
+    with pytest.raises(LayoutError) as e:
+        find_samples(get_dataset("dpdd"), tmp_path / "photos")
+    assert "inputC/" in str(e.value) and "test_c/" in str(e.value) and "target/" in str(e.value)
+    result = CliRunner().invoke(app, ["bench", "-d", "sots-indoor", "-r", str(tmp_path / "photos"),
+                                      "-p", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "hazy/" in result.stderr and "gt/" in result.stderr
+
+
+def test_training_splits_and_missing_ground_truth_are_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    pairs_in(tmp_path / "train", rng, [("blur/1.png", "sharp/1.png")])
+    with pytest.raises(LayoutError, match="only test splits"):
+        find_samples(get_dataset("gopro"), tmp_path / "train")
+    root = tmp_path / "Rain100L"
+    pairs_in(root, rng, [("input/1.png", "target/1.png")])
+    save(root / "input" / "2.png", picture(rng))
+    with pytest.raises(LayoutError, match="1 of 2 images .* no ground truth"):
+        find_samples(get_dataset("rain100l"), root)
+
+
+def test_rsblur_needs_its_test_list(tmp_path):
+    root, *_ = build_rsblur(tmp_path, np.random.default_rng(0))
+    (root / "RSBlur_real_test.txt").unlink()
+    with pytest.raises(LayoutError, match="RSBlur_real_test.txt"):
+        find_samples(get_dataset("rsblur"), root)
+
+
+def test_synthetic_noise_is_the_papers_seeded_unclipped_draw():
+    clean = picture(np.random.default_rng(0))
+    clean[:4] = 255  # white rows: noise must go above 1, unclipped
+    noisy = add_gaussian_noise(clean, 50)
+    np.random.seed(0)  # what Restormer's test script does before each image
+    ref = np.float32(clean) / 255.0
+    ref += np.random.normal(0, 50 / 255.0, ref.shape)
+    assert noisy.dtype == np.float32 and np.array_equal(noisy, ref)
+    assert noisy.max() > 1.0 and noisy.min() < clean.min() / 255.0
+    assert np.array_equal(add_gaussian_noise(clean, 50), noisy)  # the same every time
+
+
+# -- scoring mode through the CLI, with an independent reference per convention ---------------
+
+# What the literature does, written out here independently of the table under test:
+# (channel, SSIM kind). Deraining: MATLAB Y (Restormer's evaluate_PSNR_SSIM.m); DPDD: skimage
+# defaults (Restormer's defocus script); SOTS and desnowing: SSIM on pooled images (IRNeXt's
+# and SFNet's eval.py); the rest: RGB, Wang's Gaussian SSIM.
+LITERATURE = {name: ("rgb", "gaussian") for name in BUILDERS}
+LITERATURE.update({n: ("y", "gaussian") for n in ("rain100l", "rain100h", "test100")})
+LITERATURE.update({n: ("rgb", "pooled") for n in ("sots-indoor", "sots-outdoor", "csd", "srrs", "snow100k")})
+LITERATURE["dpdd"] = ("rgb", "uniform")
+
+
+def reference(name: str, pred: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    color, kind = LITERATURE[name]
+    if name.startswith("sots") and target.shape != pred.shape:  # FFA-Net's CenterCrop of the GT
+        dh, dw = (target.shape[0] - pred.shape[0]) // 2, (target.shape[1] - pred.shape[1]) // 2
+        target = target[dh:dh + pred.shape[0], dw:dw + pred.shape[1]]
+    gauss = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    if color == "y":
+        yp, yt = metrics.rgb_to_y(pred), metrics.rgb_to_y(target)
+        return sk_psnr(yt, yp, data_range=255), sk_ssim(yt, yp, data_range=255, **gauss)
+    p = sk_psnr(target, pred, data_range=255)
+    if kind == "uniform":
+        return p, sk_ssim(target, pred, data_range=255, channel_axis=-1)
+    if kind == "pooled":
+        h, w = pred.shape[:2]
+        H, W = ((h + 32) // 32) * 32, ((w + 32) // 32) * 32
+        r = max(1, round(min(H, W) / 256))
+
+        def pool(a):
+            t = torch.from_numpy(a.astype(np.float64) / 255).permute(2, 0, 1)[None]
+            return torch.nn.functional.adaptive_avg_pool2d(t, (int(H / r), int(W / r)))[0].permute(1, 2, 0).numpy()
+
+        return p, sk_ssim(pool(target), pool(pred), data_range=1.0, channel_axis=-1, **gauss)
+    return p, sk_ssim(target, pred, data_range=255, channel_axis=-1, **gauss)
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_scoring_mode_through_the_cli(tmp_path, name):
+    rng = np.random.default_rng(RNG_SEED)
+    root, pairs, groups, extra = BUILDERS[name](tmp_path / "data", rng)
+    preds = tmp_path / "preds"
+    expected = {}
+    for rel, tgt in pairs.items():
+        target = target_array(root, tgt)
+        pred = np.roll(target, 1, axis=1) if name == "rsblur" else degrade(rng, target)
+        out = preds / rel
+        if name == "gopro":  # a folder run on GOPRO_Large/test mirrors from below test/
+            out = preds / Path(rel).relative_to("test")
+        if out.suffix in (".jpg", ".tif"):  # any image suffix with the same stem is accepted
+            out = out.with_suffix(".png")
+        save(out, pred)
+        expected[rel] = reference(name, pred, target) if name != "rsblur" else None
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(app, ["bench", "-d", name, "-r", str(root), "-p", str(preds),
+                                      "--json", str(report), "--csv", str(tmp_path / "r.csv")] + extra)
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert data["count"] == len(pairs) and data["failed"] == [] and data["mode"] == "predictions"
+    got = {i["path"]: i for i in data["images"]}
+    assert set(got) == set(pairs)
+    if name == "rsblur":  # ECC alignment undoes the 1-pixel shift the plain PSNR suffers from
+        for rel, tgt in pairs.items():
+            target = load(root / tgt)
+            assert got[rel]["psnr"] > sk_psnr(target, np.roll(target, 1, axis=1), data_range=255) + 10
+    else:
+        for rel, (p, s) in expected.items():
+            assert got[rel]["psnr"] == pytest.approx(p, abs=1e-4)
+            assert got[rel]["ssim"] == pytest.approx(s, abs=1e-5)
+        assert data["psnr"] == pytest.approx(np.mean([p for p, _ in expected.values()]), abs=1e-4)
+        assert data["ssim"] == pytest.approx(np.mean([s for _, s in expected.values()]), abs=1e-5)
+    for g, d in data["groups"].items():
+        members = [r for r, gg in groups.items() if gg == g]
+        assert d["count"] == len(members)
+        assert d["psnr"] == pytest.approx(np.mean([got[r]["psnr"] for r in members]))
+    assert set(data["groups"]) == set(groups.values())
+    rows = (tmp_path / "r.csv").read_text().splitlines()
+    assert rows[0] == "path,group,psnr,ssim,seconds,megapixels" and len(rows) == len(pairs) + 1
+    assert "ours: predictions" in result.stdout
+
+
+def test_published_numbers_are_shown_beside_ours(tmp_path):
+    rng = np.random.default_rng(0)
+    root, pairs, _, _ = build_gopro(tmp_path / "data", rng)
+    for rel, tgt in pairs.items():
+        save(tmp_path / "p" / rel, load(root / tgt))  # perfect predictions: PSNR is infinite
+    result = CliRunner().invoke(app, ["bench", "-d", "gopro", "-r", str(root), "-p", str(tmp_path / "p"),
+                                      "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    assert "IRNeXt (published)" in result.stdout and "33.16" in result.stdout and "0.962" in result.stdout
+    data = json.loads((tmp_path / "r.json").read_text())  # strict JSON: infinity is written as null
+    assert data["psnr"] is None and data["ssim"] == pytest.approx(1.0)
+    root, *_ = clean_set("Urban100")(tmp_path / "u", rng)
+    for sigma, shown in (("50", True), ("25", False)):
+        result = CliRunner().invoke(app, ["bench", "-d", "urban100", "-r", str(root), "-p", str(root),
+                                          "--sigma", sigma])
+        assert result.exit_code == 0, result.output
+        assert ("CLG-INet (published)" in result.stdout and "28.45" in result.stdout) is shown
+
+
+def test_missing_predictions_are_reported_and_fail_the_run(tmp_path):
+    rng = np.random.default_rng(0)
+    root, pairs, _, _ = build_test100(tmp_path / "data", rng)
+    rels = sorted(pairs)
+    save(tmp_path / "p" / rels[0], load(root / pairs[rels[0]]))
+    result = CliRunner().invoke(app, ["bench", "-d", "test100", "-r", str(root), "-p", str(tmp_path / "p"),
+                                      "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 1
+    assert rels[1] in result.stderr and "no restored image" in result.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["count"] == 1 and [f["path"] for f in data["failed"]] == [rels[1]]
+
+
+def test_limit_scores_the_first_n(tmp_path):
+    rng = np.random.default_rng(0)
+    root, pairs, _, _ = build_rain100l(tmp_path / "data", rng)
+    result = CliRunner().invoke(app, ["bench", "-d", "rain100l", "-r", str(root), "-p", str(root),
+                                      "--limit", "2", "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert [i["path"] for i in data["images"]] == ["rainy/rain-001.png", "rainy/rain-002.png"]
+    assert all(math.isfinite(i["psnr"]) for i in data["images"])
+
+
+def test_the_docs_table_states_each_datasets_convention():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "bench.md").read_text()
+    rows = [line.split("|")[1:-1] for line in doc.splitlines() if line.startswith("| `")]
+    table = {}
+    for cells in rows:
+        if len(cells) == 7:  # the datasets table: name(s), task, layouts, channel, SSIM, outputs, source
+            for name in cells[0].replace("`", "").split(","):
+                table[name.strip()] = [c.strip() for c in cells]
+    assert set(table) == set(DATASETS)
+    kinds = {"gaussian": "Gaussian", "uniform": "uniform", "pooled": "pooled"}
+    for name, spec in DATASETS.items():
+        _, task, _, channel, ssim_kind, outputs, _ = table[name]
+        conv = spec.convention
+        assert task.startswith(spec.task)
+        assert channel.startswith("Y" if conv.color == "y" else "RGB") and ("ECC" in channel) == conv.align
+        assert ssim_kind.startswith(kinds[conv.ssim])
+        assert outputs == ("8-bit" if conv.quantize else "float")
+
+
+def test_the_docs_list_the_published_numbers():
+    from restorecli.bench.datasets import PUBLISHED
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "bench.md").read_text()
+    for name, entries in PUBLISHED.items():
+        for p in entries:
+            ssim = "-" if p.ssim is None else f"{p.ssim:g}"
+            assert any(f"`{name}`" in line and f"| {p.model} | {p.psnr:.2f} | {ssim} |" in line
+                       for line in doc.splitlines()), (name, p)
