@@ -117,8 +117,8 @@ def main(argv=None) -> int:
     if any(m.startswith("ours") for m in methods):
         from restorecli import Restorer
         restorer = Restorer("denoise", model=args.model, weights=args.weights, device="cpu", tile="auto")
-        print(f"ours: {restorer.weights.name if hasattr(restorer.weights, 'name') else args.weights} "
-              f"({restorer.spec.name})", file=sys.stderr)
+        w = restorer.weights
+        print(f"ours: {w.name or w.path} ({restorer.spec.name}, {w.path})", file=sys.stderr)
 
     rows = []  # (mode, sigma, method, psnr, ssim, seconds)
     for mode in modes:

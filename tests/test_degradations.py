@@ -40,8 +40,10 @@ def test_seeded_and_gray():
     b = deg(clean, torch.Generator().manual_seed(9))
     c = deg(clean, torch.Generator().manual_seed(10))
     assert torch.equal(a[0], b[0]) and not torch.equal(a[0], c[0])
-    target = a[1]
+    target, noisy = a[1], a[0]
     assert torch.equal(target[:, 0], target[:, 1]) and torch.equal(target[:, 1], target[:, 2])
+    # a gray noisy image replicated to 3 channels, as the Restorer runs gray through a color net
+    assert torch.equal(noisy[:, 0], noisy[:, 1]) and torch.equal(noisy[:, 1], noisy[:, 2])
 
 
 def test_fixed_pins_sigma():

@@ -14,7 +14,7 @@ from .app import app, err, user_errors
 @app.command(
     epilog="Example: [bold]restore train recipes/denoise-nlmunet-s.toml[/]  "
            "(resume: add [bold]--resume[/]; two processes: "
-           "[bold]torchrun --nproc-per-node 2 -m restorecli.cli train CONFIG[/])",
+           "[bold]torchrun --nproc-per-node 2 -m restorecli.train CONFIG[/])",
 )
 @user_errors
 def train(
@@ -42,8 +42,10 @@ def train(
     result = trainer.fit(resume=checkpoint if checkpoint else resume, export_path=output,
                          export_dtype=torch.float32 if fp32 else torch.float16)
     if trainer.dist.main:
-        cmd = "restore train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 \
-            else f"restore train {config}"
+        args = sys.argv[1:]
+        if args and args[0] == "train":  # `restore train ...`; `python -m restorecli.train ...` has no verb
+            args = args[1:]
+        cmd = "restore train " + " ".join(shlex.quote(a) for a in args) if args else f"restore train {config}"
         if not quiet:
             err.print(f"wrote {result.weights} (sha256 {result.sha256}) after {result.step} steps")
         sys.stdout.write(weights_entry(cfg, result, name=name, embedded=embedded, command=cmd))

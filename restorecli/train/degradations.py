@@ -106,9 +106,8 @@ class GaussianNoise(Degradation):
 
     ``sigma_range=(lo, hi)``: uniform draw per sample. ``gray_prob``: probability that
     a sample is turned gray (the same values on all channels) before the noise, so
-    one color network also learns gray images, which the Restorer replicates to three
-    channels; the noise stays independent per channel, which averaging the output
-    back to one channel then exploits. ``clip``/``quantize``: mimic an 8-bit file
+    one color network also learns gray images as the Restorer feeds them: one noisy
+    gray image replicated to three channels (the same noise in each). ``clip``/``quantize``: mimic an 8-bit file
     (noise added, clipped to [0, 255] and rounded), as users' noisy photos are.
     ``quantize_prob`` applies that only to a fraction of the samples so the network
     sees both. The conditioning returned is the drawn sigma / 255.
@@ -135,12 +134,15 @@ class GaussianNoise(Degradation):
         lo, hi = self.sigma_range
         sigma = lo + (hi - lo) * torch.rand(n, generator=generator)
         x = clean
+        noise = torch.randn(x.shape, generator=generator) * (sigma / 255.0).view(n, 1, 1, 1)
         if self.gray_prob > 0 and clean.shape[1] == 3:
             gray = torch.rand(n, generator=generator) < self.gray_prob
             if gray.any():
+                # a gray photo's noise replicated to three channels, as the Restorer feeds it
                 y = (0.299 * clean[:, 0] + 0.587 * clean[:, 1] + 0.114 * clean[:, 2]).unsqueeze(1)
-                x = torch.where(gray.view(n, 1, 1, 1), y.expand_as(clean), clean)
-        noise = torch.randn(x.shape, generator=generator) * (sigma / 255.0).view(n, 1, 1, 1)
+                g = gray.view(n, 1, 1, 1)
+                x = torch.where(g, y.expand_as(clean), clean)
+                noise = torch.where(g, noise[:, :1].expand_as(noise), noise)
         noisy = x + noise
         clip = torch.rand(n, generator=generator) < self.clip_prob
         quant = torch.rand(n, generator=generator) < self.quantize_prob
