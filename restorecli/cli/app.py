@@ -8,6 +8,7 @@ from typing import Callable, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(
     name="restore",
@@ -27,7 +28,7 @@ F = TypeVar("F", bound=Callable)
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error to stderr and return the Exit to raise."""
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -52,6 +52,15 @@ def local_box_mean(x: torch.Tensor, ratio: tuple[int, int] = (120, 256)) -> torc
     return out
 
 
+def _reflect_pad2d(x: torch.Tensor, p: int) -> torch.Tensor:
+    """Reflection padding; a side of one pixel (tiny inputs at the deepest pool) has
+    nothing to reflect and is replicated instead of failing as the release does."""
+    if min(x.shape[-2:]) > p:
+        return F.pad(x, (p, p, p, p), mode="reflect")
+    x = F.pad(x, (p, p, 0, 0), mode="reflect" if x.shape[-1] > p else "replicate")
+    return F.pad(x, (0, 0, p, p), mode="reflect" if x.shape[-2] > p else "replicate")
+
+
 def _global_mean(x: torch.Tensor) -> torch.Tensor:
     return F.adaptive_avg_pool2d(x, 1)
 
@@ -115,7 +124,7 @@ class DynamicFilter(nn.Module):
         # Kernel of channel ch = kernel of its group ch // (c / g); taps are row-major.
         weight = taps.view(n, self.group, 1, k, k).expand(n, self.group, c // self.group, k, k)
         weight = weight.reshape(n * c, 1, k, k).to(x.dtype)
-        padded = F.pad(x, (k // 2,) * 4, mode="reflect")
+        padded = _reflect_pad2d(x, k // 2)
         low = F.conv2d(padded.reshape(1, n * c, h + k - 1, w + k - 1), weight, groups=n * c)
         low = low.view(n, c, h, w)
         out_low = low * (self.inside_all + 1.0) - self.inside_all * self.coarse(x)
