@@ -73,6 +73,8 @@ def run_task(task: str, inputs: list[str], output: str | None, model: str | None
     restorer = Restorer(task, model=model, weights=weights, device=device, tile=tile,
                         tile_overlap=tile_overlap, precision=precision, sigma=sigma,
                         registry=str(registry) if registry else None)
+    if task == "denoise" and str(sigma).lower() != "auto" and not restorer.conditioned_on_sigma and not quiet:
+        err.print(f"note: {restorer.spec.name} is not conditioned on the noise level; --sigma has no effect")
     runner = BatchRunner(restorer, bit_depth=bit_depth, max_pixels=max_pixels, overwrite=overwrite,
                          console=err, quiet=quiet, debug=debug)
     result = runner.run(jobs)
