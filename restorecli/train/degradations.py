@@ -150,3 +150,9 @@ class GaussianNoise(Degradation):
         noisy = torch.where(clip.view(n, 1, 1, 1), clipped, noisy)
         noisy = torch.where((clip & quant).view(n, 1, 1, 1), quantize_uint8(noisy), noisy)
         return noisy, x, {"sigma": sigma / 255.0}
+
+
+# The degradations of the other tasks (derain: rain_streaks, deblur: camera_shake,
+# defocus: defocus_blur, dehaze: haze, desnow: snow) live in .synth and register
+# themselves on import; importing them here makes the registry complete.
+from . import synth as _synth  # noqa: E402,F401
