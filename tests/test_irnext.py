@@ -139,3 +139,45 @@ def test_forward_multiscale_outputs():
         out4, out2, out = model(x, all_scales=True)
         assert out4.shape == (1, 3, 16, 24) and out2.shape == (1, 3, 32, 48) and out.shape == x.shape
         assert torch.equal(model(x), out)
+
+
+@pytest.mark.parametrize("variant", ["irnext-dehaze", "irnext-deblur"])
+def test_channels_last_and_fused_convs_equal_the_plain_forward(variant, monkeypatch):
+    # The fast path (NHWC features, oneDNN conv + GELU / conv + residual) gives the numbers
+    # of the plain NCHW, unfused forward, for every output scale and a batch of two.
+    import restorecli.models.irnext as irnext
+    from conftest import active_model
+
+    model = active_model(variant)
+    x = torch.rand(2, 3, 64, 96)
+    fused = []
+    real = irnext._can_fuse
+    monkeypatch.setattr(irnext, "_can_fuse", lambda t: fused.append(real(t)) or fused[-1])
+    with torch.inference_mode():
+        fast = model(x, all_scales=True)
+        assert fused and all(fused)  # every BasicConv took the fused path
+        model.fuse = False
+        assert not model.fuse
+        unfused = model(x, all_scales=True)
+        monkeypatch.setattr(type(model), "channels_last", False)
+        plain = model(x, all_scales=True)
+    for a, b, c in zip(fast, unfused, plain):
+        assert a.is_contiguous() and c.is_contiguous()
+        assert (a - c).abs().max() < 1e-4 and (b - c).abs().max() < 1e-4
+
+
+def test_fused_path_is_off_for_training_and_autocast():
+    from restorecli.models.irnext import _can_fuse
+
+    x = torch.rand(1, 8, 16, 16).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        assert _can_fuse(x)
+        assert not _can_fuse(x.contiguous())  # NCHW
+        assert not _can_fuse(x.double())
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert not _can_fuse(x)
+    assert not _can_fuse(x)  # autograd on: the plain modules run, gradients flow
+    model = create_model("irnext-dehaze")
+    out = model(torch.rand(2, 3, 32, 32, requires_grad=True))
+    out.mean().backward()
+    assert model.feat_extract[0].main[0].weight.grad is not None
