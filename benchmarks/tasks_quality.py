@@ -11,6 +11,10 @@ as users' files are. Every method gets that uint8 image; its output is rounded t
 before PSNR/SSIM against the clean 8-bit photo (full image, RGB, skimage).
 
 Methods
+Generators: ``ours`` (what training uses, other seeds) and ``foreign``
+(benchmarks/foreign_degradations.py: other tools' recipes, never trained on), to see
+whether a network generalises beyond our generator.
+
   input          the degraded image itself
   baseline       the classical method of the task (restorecli/baselines.py) with its
                  parameters picked from a grid to maximise the mean PSNR of this very
@@ -65,13 +69,19 @@ def scores(out: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
             float(structural_similarity(clean, out, data_range=255, channel_axis=2)))
 
 
-def degrade_set(task: str, level: str, photos: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
-    """The seeded uint8 degraded copies of the photos for one task and level."""
-    fn = synth.SYNTHS[TASKS[task]][0]
+def degrade_set(task: str, level: str, photos: dict[str, np.ndarray], seed: int,
+                generator: str = "ours") -> dict[str, np.ndarray]:
+    """The seeded uint8 degraded copies of the photos for one task, level and generator."""
     ti, li = list(TASKS).index(task), ("light", "heavy", "wide").index(level)
+    if generator == "ours":
+        fn = synth.SYNTHS[TASKS[task]][0]
+    else:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from foreign_degradations import FOREIGN
+        fn = FOREIGN[task]
     out = {}
     for i, k in enumerate(sorted(photos)):
-        rng = np.random.default_rng([seed, ti, li, i])
+        rng = np.random.default_rng([seed, ti, li, i] + ([] if generator == "ours" else [1]))
         out[k] = to_u8(fn(photos[k].astype(np.float32) / 255.0, rng, level))
     return out
 
@@ -95,12 +105,15 @@ def main(argv=None) -> int:
     ap.add_argument("--levels", default="light,heavy")
     ap.add_argument("--seed", type=int, default=8080)
     ap.add_argument("--methods", default="input,baseline,ours")
+    ap.add_argument("--generators", default="ours,foreign",
+                    help="ours (restorecli/train/synth.py) and/or foreign (benchmarks/foreign_degradations.py)")
     ap.add_argument("--weights", action="append", default=[], metavar="TASK=FILE",
                     help="weights for 'ours' on a task (default: the registry's default for it)")
     ap.add_argument("--json", default=None, help="also write the rows here")
     args = ap.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     levels = [v.strip() for v in args.levels.split(",") if v.strip()]
+    generators = [g.strip() for g in args.generators.split(",") if g.strip()]
     methods = {m.strip() for m in args.methods.split(",") if m.strip()}
     weights = dict(w.split("=", 1) for w in args.weights)
     for t in tasks:
@@ -120,9 +133,9 @@ def main(argv=None) -> int:
             except Exception as e:  # no default weights for the task yet
                 note = f"no weights ({type(e).__name__}: {str(e).splitlines()[0][:80]})"
             print(f"{task}: ours = {note}", file=sys.stderr)
-        for level in levels:
+        for gen, level in [(g, lv) for g in generators for lv in levels]:
             t0 = time.time()
-            deg = degrade_set(task, level, photos, args.seed)
+            deg = degrade_set(task, level, photos, args.seed, gen)
             res: dict[str, tuple[str, list]] = {}
             if "input" in methods:
                 res["input"] = ("", [scores(deg[k], photos[k]) for k in sorted(photos)])
@@ -142,19 +155,19 @@ def main(argv=None) -> int:
                     vals.append(scores(out if out.dtype == np.uint8 else to_u8(out), photos[k]))
                 res["ours"] = (note, vals)
             for method, (desc, vals) in res.items():
-                rows.append({"task": task, "level": level, "method": method, "detail": desc,
+                rows.append({"task": task, "generator": gen, "level": level, "method": method, "detail": desc,
                              "psnr": float(np.mean([v[0] for v in vals])),
                              "ssim": float(np.mean([v[1] for v in vals])),
                              "per_image_psnr": {k: round(v[0], 3) for k, v in zip(sorted(photos), vals)}})
-            print(f"done {task} {level} ({time.time() - t0:.0f} s)", file=sys.stderr)
+            print(f"done {task} {gen} {level} ({time.time() - t0:.0f} s)", file=sys.stderr)
 
     print(f"Held-out photos (scikit-image, never trained on): {', '.join(BUILTIN_SPLITS['test'])}; "
           f"degradation seed {args.seed}; uint8 in and out; mean over the 4 photos.\n")
-    print("| task | level | method | PSNR (dB) | SSIM |")
-    print("|---|---|---|---:|---:|")
+    print("| task | generator | level | method | PSNR (dB) | SSIM |")
+    print("|---|---|---|---|---:|---:|")
     for r in rows:
         name = r["method"] + (f": {r['detail']}" if r["detail"] else "")
-        print(f"| {r['task']} | {r['level']} | {name} | {r['psnr']:.2f} | {r['ssim']:.4f} |")
+        print(f"| {r['task']} | {r['generator']} | {r['level']} | {name} | {r['psnr']:.2f} | {r['ssim']:.4f} |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
