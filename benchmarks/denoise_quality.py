@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from restorecli.train.data import BUILTIN_SPLITS, builtin_photo_paths  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / ".cache" / "denoise_quality.json"
-NLM_GRID = (0.45, 0.55, 0.65, 0.75, 0.85, 1.0)  # h / sigma
+NLM_GRID = (0.45, 0.55, 0.65, 0.75, 0.85, 1.0, 1.15, 1.3)  # h / sigma
 
 
 def load_u8(path: Path) -> np.ndarray:

@@ -177,3 +177,35 @@ def test_two_cpu_processes_train_with_ddp(tmp_path):
     assert (tmp_path / "run" / "tiny.safetensors").is_file()  # rank 0 exported
     assert list((tmp_path / "run" / "checkpoints").glob("step_*.pt"))
     assert not list((tmp_path / "run" / "checkpoints").glob("*.tmp"))
+
+
+def test_time_schedule_follows_the_budget():
+    cfg = TrainConfig()
+    cfg.run.max_minutes = 10.0
+    cfg.optim.schedule = "time"
+    cfg.optim.lr, cfg.optim.min_lr, cfg.optim.warmup_steps = 1e-3, 0.0, 5
+    assert lr_at(0, cfg, 0.0) == pytest.approx(2e-4)  # warm-up stays in steps
+    assert lr_at(100, cfg, 300.0) == pytest.approx(5e-4)  # half the budget: half the cosine
+    assert lr_at(100, cfg, 600.0) == pytest.approx(0.0)
+
+
+def test_cli_train_prints_a_weights_entry(tmp_path):
+    from typer.testing import CliRunner
+
+    from restorecli.cli import app
+    from restorecli.train.config import dump_toml
+
+    cfg = tiny_config(tmp_path, steps=3)
+    path = tmp_path / "c.toml"
+    path.write_text(dump_toml(cfg))
+    out = tmp_path / "w.safetensors"
+    res = CliRunner().invoke(app, ["train", str(path), "--quiet", "-o", str(out), "--name", "cli-test"])
+    assert res.exit_code == 0, res.output
+    entry = tomllib.loads(res.stdout)["weights"][0]
+    assert entry["name"] == "cli-test" and out.is_file()
+    from restorecli.train.trainer import sha256_file
+    assert entry["sha256"] == sha256_file(out)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[optim]\nloss = 'l3'\n")
+    res = CliRunner().invoke(app, ["train", str(bad)])
+    assert res.exit_code == 2 and "loss" in res.output

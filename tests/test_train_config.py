@@ -29,9 +29,9 @@ def test_recipe_files_load():
 
 def test_overrides_and_errors(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text('[optim]\nlr = 0.01\ntotal_steps = 50\n[run]\nname = "x"\n')
+    path.write_text('[optim]\nlr = 0.01\ntotal_steps = 500\n[run]\nname = "x"\n')
     cfg = load_config(path, ["optim.lr=3e-4", "data.clean=['a', 'b']", "run.name=word"])
-    assert cfg.optim.lr == 3e-4 and cfg.optim.total_steps == 50
+    assert cfg.optim.lr == 3e-4 and cfg.optim.total_steps == 500
     assert cfg.data.clean == ["a", "b"] and cfg.run.name == "word"
     with pytest.raises(ConfigError, match="unknown key 'lrr' in \\[optim\\]"):
         config_from_dict({"optim": {"lrr": 1}})

@@ -25,13 +25,13 @@ def train(
     output: Optional[Path] = typer.Option(None, "-o", "--output",
                                           help="Where to write the weights (default: RUN_DIR/NAME.safetensors)."),
     fp32: bool = typer.Option(False, "--fp32", help="Store float32 weights (default: fp16 storage)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Name for the printed [[weights]] entry."),
+    name: Optional[str] = typer.Option(None, "--name", help="Name for the printed weights.toml entry."),
     embedded: Optional[str] = typer.Option(None, "--embedded",
                                            help="Package path for the entry's `embedded` key."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     debug: bool = typer.Option(False, "--debug", help="Show a traceback on errors."),
 ) -> None:
-    """Train a network for a task; print its [[weights]] entry (sha256, config, metrics) on stdout."""
+    """Train a network for a task; print its weights.toml entry (sha256, config, metrics) on stdout."""
     import torch
 
     from ..train.config import load_config
