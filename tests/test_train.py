@@ -209,3 +209,18 @@ def test_cli_train_prints_a_weights_entry(tmp_path):
     bad.write_text("[optim]\nloss = 'l3'\n")
     res = CliRunner().invoke(app, ["train", str(bad)])
     assert res.exit_code == 2 and "loss" in res.output
+
+
+def test_resume_with_the_time_budget_spent_only_exports(tmp_path):
+    cfg = tiny_config(tmp_path, steps=10)
+    first = Trainer(cfg, quiet=True)
+    first.train_step()
+    first.train_step()
+    first.train_seconds = 120.0
+    first.save_checkpoint()
+    cfg.run.max_minutes = 1.0
+    again = Trainer(cfg, quiet=True)
+    res = again.fit(resume=True)
+    assert res.step == 2 and res.stopped_early and res.weights.is_file()
+    for k, v in first.ema.state_dict().items():
+        assert torch.equal(v.half(), read_state_dict(res.weights)[k]), k

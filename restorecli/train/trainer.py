@@ -416,6 +416,9 @@ class Trainer:
             with open(log_path, "a") as f:
                 f.write(json.dumps(rec) + "\n")
 
+        if cfg.run.max_minutes > 0 and self.train_seconds >= 60 * cfg.run.max_minutes:
+            total = self.step  # the time budget is spent already (e.g. --resume to export)
+            stopped_early = True
         try:
             while self.step < total:
                 loss, p = self.train_step()
