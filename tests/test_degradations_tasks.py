@@ -114,6 +114,22 @@ def test_motion_blur_with_a_delta_kernel_is_the_identity_and_blur_keeps_the_mean
     assert grad(blurred) < 0.7 * grad(image)
 
 
+def test_nonuniform_motion_blur_varies_over_the_frame():
+    rng = np.random.default_rng(0)
+    x = (rng.random((128, 128, 3)) > 0.5).astype(np.float32)  # white noise: blur shows as lost variance
+    p = {"noise_sigma": (0, 0), "quantize_prob": 0.0, "linear_light_prob": 0.0, "length": (3, 40)}
+
+    def local_std_spread(y):
+        tiles = [y[i:i + 32, j:j + 32].std() for i in range(0, 128, 32) for j in range(0, 128, 32)]
+        return np.std(tiles) / np.mean(tiles)
+
+    uni = [local_std_spread(S.motion_blur(x, np.random.default_rng(s), {**p, "nonuniform_prob": 0.0}))
+           for s in range(4)]
+    var = [local_std_spread(S.motion_blur(x, np.random.default_rng(s), {**p, "nonuniform_prob": 1.0}))
+           for s in range(4)]
+    assert np.mean(var) > 1.5 * np.mean(uni)
+
+
 def test_haze_is_monotone_in_depth_and_exact_at_zero():
     J = np.full((4, 50, 3), 0.2, np.float32)
     depth = np.tile(np.linspace(0, 1, 50, dtype=np.float32), (4, 1))

@@ -29,8 +29,10 @@ Sources of the models (facts only; the code is ours):
 * camera shake: random-walk trajectories with inertia, a centripetal pull and rare big
   shakes (Boracchi & Foi, TIP 2012; the generator DeblurGAN uses: canvas 64, max_len 60,
   expl 0.005, centripetal 0.7 U, big-shake probability 0.2 U, Gaussian shake 10 U),
-  rasterised sub-pixel into a PSF; also straight-line kernels; blurred optionally in
-  linear light (as GoPro's frame averaging is), then noise and 8-bit quantisation.
+  rasterised sub-pixel into a PSF; also straight-line kernels; sometimes spatially
+  varying (2-3 kernels blended over smooth weights, the efficient-filter-flow form of
+  Hirsch et al. 2010); blurred optionally in linear light (as GoPro's frame averaging
+  is), then noise and 8-bit quantisation.
 * defocus: disk (pill-box) and Gaussian PSFs; depth-varying blur as a blend of a few
   blur levels over a smooth random depth map with a random focal plane.
 * haze: the atmospheric scattering model ``I = J t + A (1 - t)``, ``t = exp(-beta d)``
@@ -296,6 +298,7 @@ class ShakeParams:
     linear_prob: float = 0.2              # a straight-line kernel instead of a trajectory
     kernel_blur: Range = (0.0, 0.7)       # optics blur of the PSF (Gaussian sigma)
     linear_light_prob: float = 0.5       # blur in linear light (gamma 2.2), as frame averaging does
+    nonuniform_prob: float = 0.25         # spatially varying: 2-3 kernels blended over smooth weights
     noise_sigma: Range = (0.0, 5.0)
     quantize_prob: float = 0.8
 
@@ -356,7 +359,16 @@ def motion_blur(clean: np.ndarray, rng: np.random.Generator, params: Any = None,
     k = shake_kernel(rng, p) if kernel is None else np.asarray(kernel, np.float32) / float(np.sum(kernel))
     lin = rng.random() < p.linear_light_prob
     y = np.power(x, 2.2) if lin else x
-    y = _conv(y, k)
+    if kernel is None and rng.random() < p.nonuniform_prob:
+        # a spatially varying blur (camera roll, parallax) in the efficient-filter-flow
+        # form of Hirsch et al. (2010): sum_i w_i(x) (k_i * y), smooth weights summing to 1
+        h, w = x.shape[:2]
+        ks = [k] + [shake_kernel(rng, p) for _ in range(int(rng.integers(1, 3)))]
+        ws = [_smooth_noise(h, w, rng, (1.0, 2.0)) ** 2 + 1e-3 for _ in ks]
+        tot = np.sum(ws, axis=0)
+        y = np.sum([_conv(y, ki) * (wi / tot)[..., None] for ki, wi in zip(ks, ws)], axis=0)
+    else:
+        y = _conv(y, k)
     if lin:
         y = np.power(np.clip(y, 0.0, 1.0), 1 / 2.2)
     return _finish(y, rng, p.noise_sigma, p.quantize_prob)
