@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from restorecli import baselines as B
+from restorecli.models import get_spec
 from restorecli.train import degradations as D
 from restorecli.train import synth as S
 from restorecli.train.config import load_config
@@ -244,7 +245,7 @@ def test_registered_per_task_and_seeded_by_the_torch_generator(kind):
 
 @pytest.mark.parametrize("task", list(TASK_OF.values()))
 def test_recipes_load_and_name_the_task_degradation(task):
-    path = ROOT / "recipes" / f"{task}-clginet-s.toml"
+    path = ROOT / "recipes" / f"{task}-unet-s.toml"
     cfg = load_config(path)
     assert cfg.run.task == task
     assert D.create_degradation(cfg.degradation.name).task == task
@@ -253,6 +254,9 @@ def test_recipes_load_and_name_the_task_degradation(task):
         deg.fixed(**setting)
     assert "builtin:test" not in cfg.data.clean and "builtin:test" not in cfg.val.clean
     assert tomllib.loads(path.read_text())["model"]["name"] == cfg.model.name
+    # these degradations give no conditioning input, so the model must not need one
+    spec = get_spec(cfg.model.name)
+    assert spec.conditioning == () and cfg.data.patch_size % spec.size_multiple == 0
 
 
 def test_guided_filter_and_dcp():
