@@ -51,7 +51,7 @@ BANDS = {
     "motion_blur": {"light": (16, 30), "heavy": (11, 21)},
     "defocus": {"light": (15, 27), "heavy": (12, 24)},
     "haze": {"light": (17, 34), "heavy": (7, 17)},
-    "snow": {"light": (28, 50), "heavy": (11, 23)},
+    "snow": {"light": (24, 42), "heavy": (11, 23)},
 }
 
 
