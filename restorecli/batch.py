@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import RestoreError, UsageError
 
 __all__ = ["Job", "JobPlan", "plan_jobs", "BatchRunner", "STDIO"]
 
@@ -96,6 +96,8 @@ def plan_jobs(task: str, inputs: list[str], output: str | None, overwrite: bool 
     out = Path(output) if output not in (None, STDIO) else None
     if several and out is not None and out.exists() and not out.is_dir():
         raise UsageError(f"-o {output}: several inputs need an output folder, and this is a file")
+    if several and out is not None and not out.exists() and out.suffix.lower() in _image_suffixes():
+        raise UsageError(f"-o {output}: several inputs need an output folder, not an image file name")
     if out is not None and several:
         out_resolved = out.resolve()
     else:
@@ -103,7 +105,7 @@ def plan_jobs(task: str, inputs: list[str], output: str | None, overwrite: bool 
 
     for p in paths:
         if p.is_dir():
-            root = out if out is not None else p.parent / f"{p.resolve().name}_{task}"
+            root = out if out is not None else p.resolve().parent / f"{p.resolve().name}_{task}"
             if out is not None and len(paths) > 1:
                 root = out / p.resolve().name
             exclude = out_resolved if out_resolved is not None else root.resolve()
@@ -121,7 +123,49 @@ def plan_jobs(task: str, inputs: list[str], output: str | None, overwrite: bool 
             else:
                 dest = out
             _add(plan, p, dest, display=str(p), from_folder=False, overwrite=overwrite)
+    _refuse_clashes(plan)
     return plan
+
+
+def _refuse_clashes(plan: JobPlan) -> None:
+    """Two inputs must never write the same output (the second would replace the first)."""
+    seen: dict[Path, str] = {}
+    for job in plan.todo:
+        key = Path(job.dest).resolve() if job.dest != STDIO else None
+        if key is None:
+            continue
+        if key in seen:
+            raise UsageError(f"{seen[key]} and {job.display} would both be written to {job.dest}; "
+                             "give them different names or separate runs")
+        seen[key] = job.display
+
+
+def preflight(plan: JobPlan, bit_depth: int | None) -> None:
+    """Check what can be checked before a network is loaded: output formats, the depth they
+    can hold, and that output folders can be written. Raises UsageError / RestoreError."""
+    from .imageio import ImageFormatError, check_output_depth, format_from_path
+
+    checked_dirs: set[Path] = set()
+    for job in plan.todo:
+        if job.dest == STDIO:
+            continue
+        dest = Path(job.dest)
+        try:
+            fmt = format_from_path(dest)
+            if bit_depth is not None:
+                check_output_depth(fmt, bit_depth)
+        except ImageFormatError as e:
+            raise UsageError(f"{dest}: {e}") from None
+        folder = dest.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if folder in checked_dirs:
+            continue
+        checked_dirs.add(folder)
+        if not folder.is_dir():
+            raise RestoreError(f"cannot write {dest}: {folder} is not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise RestoreError(f"cannot write {dest}: no permission to write in {folder}")
 
 
 def _add(plan: JobPlan, src: Path, dest: Path, display: str, from_folder: bool, overwrite: bool) -> None:
@@ -226,17 +270,53 @@ class BatchRunner:
             alpha = from_float(to_float(alpha), dtype)
         out = Image(pixels=from_float(restored, dtype), alpha=alpha, format=img.format, bit_depth=depth,
                     exif=img.exif, icc_profile=img.icc_profile, extra=dict(img.extra))
+        if img.extra.get("n_frames", 1) > 1 and not self.quiet:
+            self._say(f"note: {job.display} has {img.extra['n_frames']} frames/pages; only the first is restored")
         if job.dest == STDIO:
             data = encode_image(out, format=img.format, bit_depth=self.bit_depth)
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
+            if sys.stdout is None:
+                raise RestoreError("standard output is closed")
+            try:
+                sys.stdout.buffer.write(data)
+                sys.stdout.buffer.flush()
+            except OSError as e:
+                raise RestoreError(f"cannot write to standard output: {e.strerror or e}") from None
         else:
             dest = Path(job.dest)
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise RestoreError(f"cannot create folder {dest.parent}: {e.strerror or e}") from None
             fmt = None if dest.suffix else img.format
             # bit_depth only when asked: otherwise the format may lower the input's depth
             # (16-bit PNG in, JPEG out) instead of refusing it.
             write_image(dest, out, format=fmt, bit_depth=self.bit_depth, overwrite=self.overwrite)
+
+
+def eta_seconds(elapsed: float | None, done: float, total: float | None) -> float | None:
+    """Seconds left at the rate measured since the start: ``elapsed / done`` per step."""
+    if total is None or elapsed is None or done <= 0:
+        return None
+    return max(0.0, elapsed * (total - done) / done)
+
+
+def _eta_column():
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class EtaColumn(ProgressColumn):
+        """Time left from the steps (tiles, files) done so far and the time they took.
+        (rich's own estimate keeps only the last 30 s of samples, so with CPU tiles that
+        take longer than that it never shows one.)"""
+
+        def render(self, task) -> Text:
+            left = 0.0 if task.finished else eta_seconds(task.elapsed, task.completed, task.total)
+            if left is None:
+                return Text("-:--:--", style="progress.remaining")
+            m, sec = divmod(int(round(left)), 60)
+            return Text(f"{m // 60:d}:{m % 60:02d}:{sec:02d}", style="progress.remaining")
+
+    return EtaColumn()
 
 
 class _Progress:
@@ -244,12 +324,11 @@ class _Progress:
     from measured tiles per second."""
 
     def __init__(self, console, total_files: int):
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+            TimeElapsedColumn(), _eta_column(), console=console, transient=False)
         self.progress.start()
         self.files = self.progress.add_task("files", total=total_files)
         self.tiles = None

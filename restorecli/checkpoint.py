@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from .errors import RestoreError
+
 __all__ = [
     "CheckpointError",
     "read_state_dict",
@@ -27,7 +29,7 @@ __all__ = [
 _WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "model_state_dict", "generator")
 
 
-class CheckpointError(Exception):
+class CheckpointError(RestoreError):
     """A weight file that cannot be read, or does not fit the chosen architecture."""
 
 
@@ -114,8 +116,13 @@ def load_weights(model: nn.Module, path: str | os.PathLike, arch: str | None = N
 
 def save_safetensors(state: dict[str, torch.Tensor], path: str | os.PathLike,
                      metadata: dict[str, str] | None = None, dtype: torch.dtype | None = None) -> Path:
-    """Write tensors atomically (temp file + rename). ``dtype`` casts floating tensors."""
-    from safetensors.torch import save_file
+    """Write tensors atomically (temp file + rename). ``dtype`` casts floating tensors.
+
+    The bytes depend only on the tensors and metadata (the header's keys are sorted;
+    safetensors itself writes metadata in hash order), so the same weights always have
+    the same sha256 and a registry hash can be reproduced.
+    """
+    from safetensors.torch import save as to_bytes
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     out = {}
@@ -124,15 +131,32 @@ def save_safetensors(state: dict[str, torch.Tensor], path: str | os.PathLike,
         if dtype is not None and v.is_floating_point():
             v = v.to(dtype)
         out[k] = v.contiguous()
+    data = _canonical_header(to_bytes(out, metadata=metadata))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        save_file(out, tmp, metadata=metadata)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a weights file is for everyone
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _canonical_header(blob: bytes) -> bytes:
+    """Re-serialise a safetensors header with sorted keys (data offsets are relative to the
+    end of the header, so the tensor bytes stay as they are)."""
+    import json
+    import struct
+
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # keep the tensor data 8-byte aligned, as safetensors does
+    return struct.pack("<Q", len(text)) + text + blob[8 + n:]
 
 
 _SIGNATURES: dict[str, dict[str, tuple[int, ...]]] = {}

@@ -72,6 +72,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import RestoreError
+
 __all__ = [
     "Image",
     "ImageError",
@@ -112,7 +114,7 @@ _MAX_META_BYTES = 64 << 20  # cap on decompressed iCCP / zTXt / iTXt payloads
 # --------------------------------------------------------------------------- errors
 
 
-class ImageError(Exception):
+class ImageError(RestoreError):
     """An image could not be read or written (one-line, user-facing message)."""
 
 
@@ -141,7 +143,7 @@ class OutputExistsError(ImageError, FileExistsError):
 
     def __init__(self, path: os.PathLike | str):
         self.path = Path(path)
-        ImageError.__init__(self, f"output file already exists: {self.path} (use overwrite to replace it)")
+        ImageError.__init__(self, f"output file already exists: {self.path} (use --overwrite to replace it)")
 
     def __str__(self) -> str:  # FileExistsError would format errno/strerror otherwise
         return self.args[0]
@@ -215,6 +217,12 @@ def format_from_path(path: str | os.PathLike) -> str:
         raise ImageFormatError(
             f"unsupported image file extension {what}: use .png, .jpg, .jpeg, .tif, .tiff, .webp or .bmp"
         ) from None
+
+
+def check_output_depth(fmt: str, bit_depth: int) -> None:
+    """Raise :class:`ImageFormatError` when ``fmt`` cannot hold ``bit_depth`` (8, 16, 32 = float)."""
+    fmt = _normalize_format(fmt)
+    _target_depth(fmt, Image(np.zeros((1, 1), np.uint8)), np.zeros((1, 1), np.uint8), bit_depth)
 
 
 def _normalize_format(fmt: str) -> str:

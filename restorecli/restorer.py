@@ -1,7 +1,10 @@
 """The Python API the CLI also uses: ``Restorer(task)(image) -> image``."""
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
+import shutil
 from typing import Callable
 
 import numpy as np
@@ -22,8 +25,10 @@ log = logging.getLogger(__name__)
 
 TileSetting = int | str  # a tile side in pixels, 0 for untiled, or "auto"
 
-# On the CPU, tiles beyond a few GB buy no speed and risk swapping; cap the budget.
-CPU_BUDGET_CAP = 3 << 30
+# On the CPU, tiles beyond a few GB buy no speed and risk swapping; cap the budget. It covers
+# the tiles' activations and the image's own float input and output buffers, so a run's peak
+# RSS stays near it plus the interpreter and weights (a 24 MP photo: under 3 GB).
+CPU_BUDGET_CAP = 2 << 30
 # Share of free memory a run may plan to use (the rest: allocator slack, other processes).
 BUDGET_SHARE = {"cuda": 0.7, "mps": 0.5, "cpu": 0.5}
 
@@ -39,10 +44,12 @@ def _to_float(pixels: np.ndarray) -> np.ndarray:
 
 
 def _from_float(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if dtype == np.uint8:
-        return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
-    if dtype == np.uint16:
-        return np.clip(np.rint(x * 65535.0), 0, 65535).astype(np.uint16)
+    for int_type, top in ((np.uint8, 255.0), (np.uint16, 65535.0)):
+        if dtype == int_type:  # one float temporary, scaled, rounded and clipped in place
+            t = x * np.float32(top)
+            np.rint(t, out=t)
+            np.clip(t, 0, top, out=t)
+            return t.astype(int_type)
     return x.astype(dtype, copy=False)
 
 
@@ -70,14 +77,15 @@ class Restorer:
         sigma: float | str | None = "auto",
         batch_size: int | None = None,
         registry: str | None = None,
+        compile: bool = False,
     ):
         if task not in TASKS:
             raise UsageError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
         self.task = task
-        self.device = resolve_device(device)
+        self.device = resolve_device(str(device) if isinstance(device, torch.device) else device)
         self.tile = self._check_tile(tile)
-        if tile_overlap < 0:
-            raise UsageError(f"--tile-overlap {tile_overlap}: must be 0 or more")
+        if isinstance(tile_overlap, bool) or not isinstance(tile_overlap, int) or tile_overlap < 0:
+            raise UsageError(f"--tile-overlap {tile_overlap!r}: expected a whole number of pixels, 0 or more")
         self.tile_overlap = int(tile_overlap)
         self.sigma = self._check_sigma(sigma)
         self.batch_size = batch_size
@@ -90,12 +98,18 @@ class Restorer:
         self.model = net.eval().to(self.device)
         for p in self.model.parameters():
             p.requires_grad_(False)
+        self.compile = self._check_compile(compile, self.device)
+        # What _run calls: the module, or its torch.compile'd wrapper (compiled on the first
+        # call for each input shape; tiles all share one shape).
+        self._net = torch.compile(self.model) if self.compile else self.model
         self.last_sigma: float | None = None  # what --sigma auto found, for messages
         self.last_tile: int = 0  # tile side actually used in the last call (0: whole)
 
     # -- options -------------------------------------------------------------------
     @staticmethod
     def _check_tile(tile: TileSetting) -> TileSetting:
+        if isinstance(tile, bool) or not isinstance(tile, (int, str)):
+            raise UsageError(f"--tile {tile!r}: expected a size in pixels, 0 (whole image) or auto")
         if isinstance(tile, str):
             t = tile.strip().lower()
             if t == "auto":
@@ -108,6 +122,20 @@ class Restorer:
         if 0 < tile < 32:
             raise UsageError(f"--tile {tile}: too small; use at least 32 (or 0 for the whole image)")
         return int(tile)
+
+    @staticmethod
+    def _check_compile(compile: bool, device: torch.device) -> bool:
+        if not isinstance(compile, bool):
+            raise UsageError(f"compile={compile!r}: expected True or False")
+        if not compile:
+            return False
+        if device.type not in ("cpu", "cuda"):
+            raise UsageError(f"--compile: torch.compile is supported here on cpu and cuda, not {device.type}")
+        if device.type == "cpu" and not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "clang++", "c++")):
+            raise UsageError("--compile on the CPU needs a C++ compiler (g++ or clang++) on the PATH")
+        if device.type == "cuda" and importlib.util.find_spec("triton") is None:
+            raise UsageError("--compile on CUDA needs the triton package")
+        return True
 
     @staticmethod
     def _check_sigma(sigma: float | str | None) -> float | str | None:
@@ -137,9 +165,14 @@ class Restorer:
         if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
             raise UsageError(f"expected an HxW or HxWx3 image, got shape {image.shape}"
                              " (pass alpha separately: it is not restored)")
-        x = _to_float(image)
-        chw = x[None] if x.ndim == 2 else x.transpose(2, 0, 1)
-        t = torch.from_numpy(np.ascontiguousarray(chw))[None]
+        if image.shape[0] == 0 or image.shape[1] == 0:
+            raise UsageError(f"the image is empty (shape {image.shape})")
+        if image.dtype.kind == "f" and not np.isfinite(image).all():
+            raise UsageError("the image holds NaN or infinite values")
+        x = np.ascontiguousarray(_to_float(image))
+        # HxWxC memory seen as 1xCxHxW: a channels-last view, no copy (tiles are copied out).
+        t = torch.from_numpy(x)
+        t = (t[None] if x.ndim == 2 else t.permute(2, 0, 1))[None]
         y = self.restore_tensor(t, sigma=sigma, progress=progress)[0].numpy()
         y = y[0] if image.ndim == 2 else y.transpose(1, 2, 0)
         return _from_float(y, image.dtype)
@@ -182,7 +215,7 @@ class Restorer:
                 level = torch.full_like(batch[:, :1], s / 255.0)
                 batch = torch.cat([batch, level], dim=1)
             with precision_context(self.device, self.precision):
-                out = self.model(batch)
+                out = self._net(batch)
             return out.float()
 
         tile = self._plan_tile(x)
@@ -227,7 +260,10 @@ class Restorer:
         h, w = x.shape[-2:]
         if self.tile != "auto":
             return int(self.tile) if self.tile and (self.tile < h or self.tile < w) else 0
-        return choose_tile(h, w, self.bytes_per_pixel(), self.memory_budget(), self.size_multiple)
+        budget = self.memory_budget()
+        if self.device.type == "cpu":  # the float input and output live through the run
+            budget -= 4 * (self.spec.in_channels + self.spec.out_channels) * h * w
+        return choose_tile(h, w, self.bytes_per_pixel(), max(budget, 0), self.size_multiple)
 
     def _batch_for(self, tile: int) -> int:
         if self.batch_size:
@@ -244,4 +280,4 @@ class Restorer:
 
     def describe(self) -> str:
         src = self.weights.name or str(self.weights.path)
-        return f"{self.spec.name} ({src}) on {self.device}, {self.precision}"
+        return f"{self.spec.name} ({src}) on {self.device}, {self.precision}{', compiled' if self.compile else ''}"

@@ -205,3 +205,32 @@ def test_cli_equals_the_authors_protocol_in_16_bit(tmp_path, photo, variant, siz
     expected = _authors_protocol(active_model(variant), photo[:h, :w])
     diff = np.abs(ours.astype(np.int64) - expected.astype(np.int64))
     assert diff.max() <= 1 and (diff > 0).mean() < 0.01  # identical up to a rounding LSB
+
+
+def test_output_problems_are_found_before_any_work(photo_png, tmp_path, dehaze_weights):
+    for args in (["-o", tmp_path / "x.jpg", "--bit-depth", "16"], ["-o", tmp_path / "x.png", "--bit-depth", "32"],
+                 ["-o", tmp_path / "x.xyz"]):
+        r = invoke("dehaze", photo_png, "--weights", "/nonexistent/never-loaded.pth", *args)
+        assert r.exit_code == 2, (args, r.stderr)  # refused before the weights are even looked up
+        assert "Traceback" not in r.stderr
+    r = invoke("dehaze", photo_png, photo_png, "-o", tmp_path / "out", "--weights", dehaze_weights)
+    assert r.exit_code == 2 and "both be written" in r.stderr
+    r = invoke("dehaze", photo_png, photo_png, "-o", tmp_path / "one.png", "--weights", dehaze_weights)
+    assert r.exit_code == 2 and "output folder" in r.stderr
+
+
+def test_current_folder_output_goes_beside_it(tmp_path, photo, dehaze_weights, monkeypatch):
+    work = tmp_path / "shots"
+    work.mkdir()
+    PILImage.fromarray(photo[:64, :64]).save(work / "a.png")
+    monkeypatch.chdir(work)
+    r = invoke("dehaze", ".", "--weights", dehaze_weights, "-q")
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "shots_dehaze" / "a.png").is_file()
+    assert sorted(p.name for p in work.iterdir()) == ["a.png"]
+
+
+def test_weights_for_another_task_are_named(photo_png, dehaze_weights):
+    r = invoke("deblur", photo_png, "--weights", dehaze_weights)
+    assert r.exit_code == 0, r.stderr
+    assert "irnext-dehaze checkpoint" in r.stderr and "deblur" in r.stderr

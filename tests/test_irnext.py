@@ -181,3 +181,19 @@ def test_fused_path_is_off_for_training_and_autocast():
     out = model(torch.rand(2, 3, 32, 32, requires_grad=True))
     out.mean().backward()
     assert model.feat_extract[0].main[0].weight.grad is not None
+
+
+def test_safetensors_files_are_reproducible(tmp_path):
+    import hashlib
+    import os
+
+    from restorecli.checkpoint import save_safetensors
+
+    sd = create_model("irnext-dehaze").state_dict()
+    meta = {"arch": "irnext-dehaze", "source": "x.pkl", "producer": "restorecli", "note": "n"}
+    digests = {hashlib.sha256(save_safetensors(sd, tmp_path / f"{i}.safetensors", metadata=meta).read_bytes())
+               .hexdigest() for i in range(3)}
+    assert len(digests) == 1
+    assert os.stat(tmp_path / "0.safetensors").st_mode & 0o044  # readable by others, unlike mkstemp's 0600
+    back = read_state_dict(tmp_path / "0.safetensors")
+    assert all(torch.equal(back[k], v) for k, v in sd.items())

@@ -102,3 +102,23 @@ def test_sigma_estimate_on_a_photo(photo, sigma):
     noisy = clean + rng.normal(0, sigma / 255, clean.shape)
     est = estimate_sigma(noisy)
     assert abs(est - sigma) < 0.12 * sigma + 1.5, est
+
+
+def test_every_user_error_shares_one_base_class(dehaze_weights):
+    from restorecli.checkpoint import CheckpointError
+    from restorecli.errors import RestoreError
+    from restorecli.imageio import ImageError
+    from restorecli.models import UnknownModelError
+    from restorecli.weights import WeightsError
+
+    for cls in (UsageError, CheckpointError, ImageError, UnknownModelError, WeightsError):
+        assert issubclass(cls, RestoreError)
+    w = str(dehaze_weights)
+    for kwargs in ({"tile": None}, {"tile": True}, {"tile": 1.5}, {"tile_overlap": "a"}):
+        with pytest.raises(UsageError):
+            Restorer("dehaze", weights=w, **kwargs)
+    r = Restorer("dehaze", weights=w, device=torch.device("cpu"))  # a torch.device is fine
+    with pytest.raises(UsageError, match="empty"):
+        r(np.zeros((0, 5, 3), np.uint8))
+    with pytest.raises(UsageError, match="NaN"):
+        r(np.full((8, 8, 3), np.nan, np.float32))

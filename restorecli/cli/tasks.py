@@ -52,8 +52,8 @@ Sigma = Annotated[str, typer.Option(
 def run_task(task: str, inputs: list[str], output: str | None, model: str | None, weights: str | None,
              registry: Path | None, device: str, tile: str, tile_overlap: int, precision: str,
              bit_depth: int | None, overwrite: bool, max_pixels: int, quiet: bool, debug: bool,
-             sigma: str = "auto") -> None:
-    from ..batch import BatchRunner, plan_jobs
+             sigma: str = "auto", compile: bool = False) -> None:
+    from ..batch import BatchRunner, plan_jobs, preflight
     from ..restorer import Restorer
 
     if bit_depth not in (None, 8, 16, 32):
@@ -66,15 +66,20 @@ def run_task(task: str, inputs: list[str], output: str | None, model: str | None
         if not quiet and not jobs.skipped and not jobs.failed:
             err.print("nothing to do: no image files found in the input folder(s)")
         raise typer.Exit(1 if jobs.failed else 0)
-    if jobs.to_stdout and sys.stdout.isatty():
+    preflight(jobs, bit_depth)
+    if jobs.to_stdout and sys.stdout is not None and sys.stdout.isatty():
         raise fail("refusing to write image data to a terminal: redirect stdout or pass -o FILE", 2)
 
     started = time.perf_counter()
     restorer = Restorer(task, model=model, weights=weights, device=device, tile=tile,
                         tile_overlap=tile_overlap, precision=precision, sigma=sigma,
-                        registry=str(registry) if registry else None)
+                        registry=str(registry) if registry else None, compile=compile)
     if task == "denoise" and str(sigma).lower() != "auto" and not restorer.conditioned_on_sigma and not quiet:
-        err.print(f"note: {restorer.spec.name} is not conditioned on the noise level; --sigma has no effect")
+        err.print(f"note: {restorer.spec.name} is not conditioned on the noise level; --sigma has no effect",
+                  soft_wrap=True)
+    note = _task_mismatch(task, restorer)
+    if note and not quiet:
+        err.print(f"note: {note}", soft_wrap=True, markup=False)
     runner = BatchRunner(restorer, bit_depth=bit_depth, max_pixels=max_pixels, overwrite=overwrite,
                          console=err, quiet=quiet, debug=debug)
     result = runner.run(jobs)
@@ -85,9 +90,22 @@ def run_task(task: str, inputs: list[str], output: str | None, model: str | None
             parts.append(f"{jobs.skipped} skipped (output exists)")
         if result.failed:
             parts.append(f"{result.failed} failed")
-        err.print(f"{', '.join(parts)} in {seconds:.1f} s with {restorer.describe()}")
+        err.print(f"{', '.join(parts)} in {seconds:.1f} s with {restorer.describe()}", soft_wrap=True)
     if result.failed:
         raise typer.Exit(1)
+
+
+def _task_mismatch(task: str, restorer) -> str | None:
+    """Weights made for another task still run (a user may mean it), but we say so."""
+    w = restorer.weights
+    trained_for = w.info.get("task")
+    if trained_for and trained_for != task:
+        return f"weights {w.name or w.path} were trained for {trained_for}, not {task}"
+    spec = restorer.spec
+    if w.name is None and "*" not in spec.family_default_for and task not in spec.family_default_for:
+        made_for = ", ".join(spec.family_default_for)
+        return f"{w.path} is a {spec.name} checkpoint (the {made_for} configuration), used here for {task}"
+    return None
 
 
 def _signature(with_sigma: bool) -> inspect.Signature:
@@ -102,6 +120,7 @@ def _signature(with_sigma: bool) -> inspect.Signature:
         ("tile", opt.Tile, "auto"),
         ("tile_overlap", opt.TileOverlap, 32),
         ("precision", opt.Precision, "fp32"),
+        ("compile", opt.Compile, False),
         ("bit_depth", BitDepth, None),
         ("overwrite", Overwrite, False),
         ("max_pixels", MaxPixels, 200_000_000),

@@ -12,10 +12,12 @@ from typing import Any, Callable
 
 import torch.nn as nn
 
+from ..errors import RestoreError
+
 __all__ = ["ModelSpec", "register_model", "create_model", "list_models", "get_spec", "UnknownModelError"]
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(RestoreError, KeyError):
     """Raised for a model name that is not registered; the message lists close names."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain

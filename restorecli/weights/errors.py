@@ -1,10 +1,12 @@
 """The weights' user errors: each message is one line, meant to be printed as it is."""
 from __future__ import annotations
 
+from ..errors import RestoreError
+
 __all__ = ["WeightsError", "RegistryError", "UnknownWeightsError", "ChecksumError", "OfflineError", "HubError"]
 
 
-class WeightsError(Exception):
+class WeightsError(RestoreError):
     """Weights that cannot be found, fetched or verified (a one-line user message)."""
 
     exit_code = 1
