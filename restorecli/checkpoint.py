@@ -71,6 +71,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             return _unwrap(load_file(str(path), device="cpu"), path)
         except (SafetensorError, OSError, ValueError) as e:
             raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+    # torch.save writes a zip archive (PK..) or, in the legacy format, a pickle (0x80 ..)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        raise CheckpointError(f"{path}: not a weights file (neither a PyTorch checkpoint nor safetensors)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError...

@@ -128,7 +128,7 @@ def test_pickled_objects_are_refused(tmp_path):
     with pytest.raises(CheckpointError, match="never unpickled"):
         read_state_dict(tmp_path / "evil.pth")
     (tmp_path / "junk.pkl").write_bytes(b"not a checkpoint at all")
-    with pytest.raises(CheckpointError, match="not a readable"):
+    with pytest.raises(CheckpointError, match="not a weights file"):
         read_state_dict(tmp_path / "junk.pkl")
 
 
