@@ -102,9 +102,9 @@ def _task_mismatch(task: str, restorer) -> str | None:
     if trained_for and trained_for != task:
         return f"weights {w.name or w.path} were trained for {trained_for}, not {task}"
     spec = restorer.spec
-    if w.name is None and "*" not in spec.family_default_for and task not in spec.family_default_for:
-        made_for = ", ".join(spec.family_default_for)
-        return f"{w.path} is a {spec.name} checkpoint (the {made_for} configuration), used here for {task}"
+    made = spec.family_default_for
+    if w.name is None and made and "*" not in made and task not in made:
+        return f"{w.path} is a {spec.name} checkpoint (the {', '.join(made)} configuration), used here for {task}"
     return None
 
 
