@@ -5,9 +5,10 @@ For each architecture, precision and image size it runs ``Restorer.restore_tenso
 path the CLI and the Python API take: device, precision, padding, tiling) and reports
 
 * seconds per image (best and median of the repeats) and megapixels per second;
-* peak memory: on the CPU the process's peak RSS (``VmHWM``, reset just before the
-  timed runs, so it is the peak *during* them; it includes the Python interpreter,
-  torch and the weights), and its growth over the RSS just before; on CUDA
+* peak memory: on the CPU the process's peak RSS (``VmHWM``, reset just before each
+  timed run and read right after it, so it is the peak *during* the runs, not during
+  the reference convolution; it includes the Python interpreter, torch and the
+  weights), and its growth over the RSS just before; on CUDA
   ``torch.cuda.max_memory_allocated``;
 * achieved GFLOP/s: the network's FLOPs (PyTorch's ``FlopCounterMode`` on a copy
   built on the meta device, for exactly the tensors the Restorer runs: the padded
@@ -15,8 +16,9 @@ path the CLI and the Python API take: device, precision, padding, tiling) and re
   plain channels-last 3x3 convolution (64 -> 64 channels, fp32, at the same
   resolution as the network's input, capped at 1024x1024) reaches in the same
   process, with the same threads, measured right before and after every run (the
-  faster of the two; the ratio is the median over the repeats). The ratio is robust
-  to other load on the machine; the seconds are not;
+  faster of the two; the ratio is the median over the repeats). With one thread on
+  the CPU (the default) both are timed in process CPU time, so other load on the
+  machine changes the seconds but hardly the ratio; else in wall time;
 * for half precisions, the PSNR of the output against the fp32 output for the same
   input (a real photo: scikit-image's chelsea, astronaut and coffee, resized).
 
@@ -171,19 +173,21 @@ def conv_reference(device, h: int, w: int):
 
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(64, 64, 3, padding=1).eval().to(device, memory_format=torch.channels_last)
-    x = torch.rand(1, 64, h, w, device=device).contiguous(memory_format=torch.channels_last)
     flops = 2 * 64 * 64 * 9 * h * w
 
     @torch.inference_mode()
-    def measure() -> float:  # GFLOP/s, the better of two calls
-        best = float("inf")
+    def measure() -> tuple[float, float]:  # GFLOP/s by wall and by CPU time, the better of two calls
+        # The input is made here and freed on return, so that the network's runs have the
+        # memory to themselves (their peak is read between these calls).
+        x = torch.full((1, 64, h, w), 0.5, device=device).contiguous(memory_format=torch.channels_last)
+        wall = cpu = float("inf")
         for _ in range(2):
             _sync(device)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             conv(x)
             _sync(device)
-            best = min(best, time.perf_counter() - t)
-        return flops / best / 1e9
+            wall, cpu = min(wall, time.perf_counter() - t), min(cpu, time.process_time() - c)
+        return flops / wall / 1e9, flops / max(cpu, 1e-9) / 1e9
 
     measure()  # warm-up: oneDNN picks its kernel on the first call
     return measure
@@ -205,6 +209,10 @@ def worker(job: dict) -> dict:
         kwargs["compile"] = True
     restorer = Restorer(ARCH_TASK[job["arch"]], **kwargs)
     device = restorer.device
+    if job.get("variant"):  # --ablation: IRNeXt as before issue 7 (NCHW, unfused), or channels-last only
+        from restorecli.models.irnext import IRNeXt
+        IRNeXt.channels_last = job["variant"] == "channels-last"
+        restorer.model.fuse = False
     x = photo(job["photo"], h, w)
 
     # Warm-up (oneDNN kernel choice, allocator, compile): the image itself when small,
@@ -219,26 +227,32 @@ def worker(job: dict) -> dict:
     n_tiles = restorer.tiles_for(h, w)
     reference = conv_reference(device, min(fh, REF_CAP), min(fw, REF_CAP))
 
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    rss_before = _status("VmRSS")
-    peak_reset = _reset_peak_rss()
-    times, refs = [], []
+    times, cpu_times, refs, cpu_refs = [], [], [], []
     y = None
+    peak = rss_before = 0
+    peak_reset = device.type == "cuda"
     for _ in range(job["repeats"]):
         before = reference()
+        y = None  # the previous output is not part of this run's memory
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        rss_before = rss_before or _status("VmRSS")
+        peak_reset = _reset_peak_rss() or peak_reset
         _sync(device)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         y = restorer.restore_tensor(x)
         _sync(device)
         times.append(time.perf_counter() - t)
-        refs.append(max(before, reference()))
-    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else _status("VmHWM")
+        cpu_times.append(time.process_time() - c)
+        peak = max(peak, torch.cuda.max_memory_allocated(device) if device.type == "cuda" else _status("VmHWM"))
+        after = reference()
+        refs.append(max(before[0], after[0]))
+        cpu_refs.append(max(before[1], after[1]))
     if job.get("out") and y is not None:
         np.save(job["out"], y[0].numpy())
-    return dict(times=times, ref_gflops=refs, warmup_s=warmup_s, tile=tile, tiles=n_tiles,
+    return dict(times=times, cpu_times=cpu_times, ref_gflops=refs, cpu_ref_gflops=cpu_refs, warmup_s=warmup_s, tile=tile, tiles=n_tiles,
                 forward_hw=[fh, fw], ref_hw=[min(fh, REF_CAP), min(fw, REF_CAP)], device=str(device),
-                peak_bytes=peak, rss_before=rss_before, peak_is_run_only=peak_reset or device.type == "cuda",
+                peak_bytes=peak, rss_before=rss_before, peak_is_run_only=peak_reset,
                 weights=restorer.describe(), bytes_per_pixel_spec=restorer.spec.bytes_per_pixel)
 
 
@@ -282,22 +296,34 @@ def run_one(job: dict, timeout: float) -> dict:
 
 
 def summarise(job: dict, res: dict) -> dict:
-    row = dict(arch=job["arch"], precision=job["precision"] + ("+compile" if job.get("compile") else ""),
+    row = dict(arch=job["arch"], precision=job["precision"] + ("+compile" if job.get("compile") else "")
+               + (f" ({job['variant']})" if job.get("variant") else ""),
                size=job["label"], h=job["h"], w=job["w"])
     if "error" in res or "skipped" in res:
         return {**row, **res}
     fh, fw = res["forward_hw"]
     flops = model_flops(job["arch"], fh, fw) * res["tiles"]
     times = res["times"]
-    ratios = [(flops / t) / (r * 1e9) for t, r in zip(times, res["ref_gflops"])]
+    # The ratio uses CPU time when one thread runs on the CPU: other processes on the machine
+    # then lengthen the wall time of the network and of the reference by different amounts
+    # (the load changes within an 11 s run), but not the CPU time each gets. Else wall time.
+    by_cpu = job["threads"] == 1 and res["device"] == "cpu"
+    ratios = ([(flops / t) / (r * 1e9) for t, r in zip(res["cpu_times"], res["cpu_ref_gflops"])] if by_cpu
+              else [(flops / t) / (r * 1e9) for t, r in zip(times, res["ref_gflops"])])
+    wall_ratios = [(flops / t) / (r * 1e9) for t, r in zip(times, res["ref_gflops"])]
     best, med = min(times), statistics.median(times)
     mp = job["h"] * job["w"] / 1e6
     return {**row, "tile": res["tile"], "tiles": res["tiles"], "seconds_best": best, "seconds_median": med,
             "mp_per_s": mp / med, "gflop": flops / 1e9, "gflops": flops / med / 1e9,
             "ref_gflops": statistics.median(res["ref_gflops"]), "ratio": statistics.median(ratios),
-            "ratios": ratios, "tiled_pixels_per_pixel": fh * fw * res["tiles"] / (job["h"] * job["w"]),
+            "ratios": ratios, "ratio_by": "cpu time" if by_cpu else "wall time",
+            "wall_ratio": statistics.median(wall_ratios), "cpu_seconds": res["cpu_times"],
+            "tiled_pixels_per_pixel": fh * fw * res["tiles"] / (job["h"] * job["w"]),
             "peak_rss_gb" if res["device"] == "cpu" else "peak_alloc_gb": res["peak_bytes"] / 2 ** 30,
             "rss_before_gb": res["rss_before"] / 2 ** 30, "warmup_s": res["warmup_s"], "times": times,
+            # peak growth over the RSS before the runs, per image pixel (what --tile auto plans with)
+            "bytes_per_pixel": (res["peak_bytes"] - (res["rss_before"] if res["device"] == "cpu" else 0))
+            / (job["h"] * job["w"]) if res["peak_is_run_only"] else None,
             "weights": res["weights"], "device": res["device"]}
 
 
@@ -309,19 +335,20 @@ def markdown(report: dict) -> str:
              f"{' '.join(f'{v:.1f}' for v in report['load_after'])}.",
              "", f"Command: `{report['command']}`", "",
              "| network | precision | size | tiles | s (best / median) | MP/s | GFLOP | GFLOP/s | "
-             "÷ conv ref | peak RSS GB | PSNR vs fp32 |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "÷ conv ref | peak RSS GB | bytes/px | PSNR vs fp32 | tiling overhead |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in report["results"]:
         head = f"| {r['arch']} | {r['precision']} | {r['size']} |"
         if "error" in r or "skipped" in r:
-            lines.append(f"{head} {r.get('skipped') or 'error: ' + r['error']} | | | | | | | |")
+            lines.append(f"{head} {r.get('skipped') or 'error: ' + r['error']} | | | | | | | | | |")
             continue
-        tiles = "whole" if r["tiles"] == 1 else f"{r['tiles']} x {r['tile']}"
+        tiles = "whole" if r["tiles"] == 1 else f"{r['tiles']} ({r['tiled_pixels_per_pixel']:.2f}x px)"
         mem = r.get("peak_rss_gb", r.get("peak_alloc_gb"))
-        ps = r.get("psnr_vs_fp32")
+        ps, bpp, ov = r.get("psnr_vs_fp32"), r.get("bytes_per_pixel"), r.get("tiling_overhead")
         lines.append(f"{head} {tiles} | {r['seconds_best']:.2f} / {r['seconds_median']:.2f} | "
                      f"{r['mp_per_s']:.3f} | {r['gflop']:.0f} | {r['gflops']:.1f} | {r['ratio']:.2f} | "
-                     f"{mem:.2f} | {'' if ps is None else f'{ps:.1f} dB'} |")
+                     f"{mem:.2f} | {'' if bpp is None or r['tiles'] > 1 else f'{bpp:.0f}'} | "
+                     f"{'' if ps is None else f'{ps:.1f} dB'} | {'' if ov is None else f'{100 * ov:+.0f}%'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -335,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=None, help="timed runs (default: 3 up to 512x512, else 1)")
     ap.add_argument("--tile", default="auto", help="the Restorer's --tile (default auto, as users run)")
     ap.add_argument("--compile", action="store_true", help="also measure fp32 with torch.compile")
+    ap.add_argument("--ablation", action="store_true",
+                    help="also measure IRNeXt in fp32 as it was before (NCHW, unfused: 'plain') and "
+                         "with channels-last features only")
     ap.add_argument("--max-seconds", type=float, default=300.0,
                     help="skip a size whose predicted time exceeds this (default 300)")
     ap.add_argument("--weights", action="append", default=[], metavar="ARCH=FILE",
@@ -367,29 +397,40 @@ def main(argv: list[str] | None = None) -> int:
                   command="python benchmarks/" + " ".join([Path(__file__).name, *(argv if argv is not None else sys.argv[1:])]),
                   load_before=list(os.getloadavg()), results=[])
     tmp = Path(tempfile.mkdtemp(prefix="restorecli-speed-"))
-    variants = [(p, False) for p in precisions] + ([("fp32", True)] if args.compile else [])
     for arch in archs:
         weights = given.get(arch) or default_weights(arch) or str(random_weights(arch, tmp))
-        for precision, compiled in variants:
+        variants = [(p, False, None) for p in precisions] + ([("fp32", True, None)] if args.compile else [])
+        if args.ablation and arch.startswith("irnext"):
+            variants += [("fp32", False, "plain"), ("fp32", False, "channels-last")]
+        for precision, compiled, variant in variants:
             rate = None  # MP/s at the previous size, to predict the next
+            whole = None  # seconds per pixel of the largest untiled run, for the tiling overhead
             for (h, w), text in sizes:
                 label = size_label(h, w, text)
                 repeats = args.repeats or (3 if h * w <= 512 * 512 else 1)
-                job = dict(arch=arch, precision=precision, compile=compiled, h=h, w=w, label=label,
+                job = dict(arch=arch, precision=precision, compile=compiled, variant=variant, h=h, w=w, label=label,
                            tile=args.tile, threads=args.threads, device=args.device, weights=weights,
                            repeats=repeats, photo=sizes.index(((h, w), text)),
-                           out=str(tmp / f"{arch}-{precision}-{label}.npy") if h * w <= 1024 * 1024 else None)
+                           out=str(tmp / f"{arch}-{precision}-{variant}-{compiled}-{label}.npy")
+                           if h * w <= 1024 * 1024 else None)
                 predicted = h * w / 1e6 / rate * (repeats + 0.2) if rate else None
                 if predicted and predicted > args.max_seconds:
                     res = dict(skipped=f"skipped: ~{predicted:.0f} s predicted (> --max-seconds {args.max_seconds:.0f})")
                 else:
-                    print(f"{arch} {precision}{'+compile' if compiled else ''} {label} ...", file=sys.stderr, flush=True)
+                    print(f"{arch} {precision}{'+compile' if compiled else ''} {variant or ''} {label} ...",
+                          file=sys.stderr, flush=True)
                     res = run_one(job, timeout=max(600.0, 4 * (predicted or 0) + 300))
                 row = summarise(job, res)
                 if "mp_per_s" in row:
                     rate = row["mp_per_s"] / 1.2  # tiles add overlap; be pessimistic
-                    ref = tmp / f"{arch}-fp32-{label}.npy"
-                    if (precision != "fp32" or compiled) and job["out"] and ref.exists():
+                    # CPU seconds with one thread (robust to other load, as for the ratio), else wall
+                    secs = statistics.median(row["cpu_seconds"] if row["ratio_by"] == "cpu time" else row["times"])
+                    if row["tiles"] == 1:
+                        whole = secs / (h * w)
+                    elif whole:  # overlap recomputation + blending, against untiled time per pixel
+                        row["tiling_overhead"] = secs / (h * w) / whole - 1
+                    ref = tmp / f"{arch}-fp32-None-False-{label}.npy"
+                    if (precision != "fp32" or compiled or variant) and job["out"] and ref.exists():
                         import numpy as np
                         row["psnr_vs_fp32"] = psnr(np.load(job["out"]), np.load(ref))
                     print(f"  {row['seconds_median']:.2f} s, {row['mp_per_s']:.3f} MP/s, ratio {row['ratio']:.2f}, "

@@ -11,13 +11,13 @@ smoothly from tile to tile, with no seams.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["pad_to_multiple", "run_whole", "run_tiled", "plan_axis", "axis_window", "choose_tile", "TileProgress"]
+__all__ = ["pad_to_multiple", "run_whole", "run_tiled", "plan_axis", "axis_window", "choose_tile", "fit_tile",
+           "tile_grid", "TileProgress"]
 
 TileProgress = Callable[[int, int], None]  # (tiles done, tiles total)
 
@@ -60,6 +60,23 @@ def plan_axis(length: int, tile: int, overlap: int) -> list[int]:
     return [round(i * (length - tile) / (n - 1)) for i in range(n)]
 
 
+def fit_tile(length: int, tile: int, overlap: int, multiple: int) -> int:
+    """The smallest tile side (a multiple of ``multiple``, at most ``tile``) that covers
+    ``length`` with as many tiles as ``tile`` needs and at least ``overlap`` between them.
+
+    Tiles are spread evenly, so full-size tiles overlap by more than asked whenever the
+    length is not a whole number of steps (4 tiles of 1264 over 4000 pixels overlap by
+    ~350, a third of the work recomputed); shrinking them to fit costs nothing in quality
+    and keeps the recomputation near the requested overlap.
+    """
+    if tile >= length:
+        return length
+    n = len(plan_axis(length, tile, overlap))
+    need = -(-(length + (n - 1) * overlap) // n)  # ceil
+    need += (-need) % multiple
+    return max(min(tile, need), min(length, multiple))
+
+
 def axis_window(starts: list[int], index: int, tile: int, length: int) -> torch.Tensor:
     """1-D blend weights of tile ``index``: zero on the outer quarter of each interior
     overlap, a raised-cosine ramp over its middle half, one elsewhere."""
@@ -82,13 +99,6 @@ def axis_window(starts: list[int], index: int, tile: int, length: int) -> torch.
     return w.float()
 
 
-@dataclass
-class _Tile:
-    y: int
-    x: int
-    weight: torch.Tensor  # th x tw
-
-
 def run_tiled(
     fn: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
@@ -103,44 +113,59 @@ def run_tiled(
 
     ``fn`` takes a batch on ``device`` whose sides are multiples of ``multiple``
     and returns the same spatial size. The result is float32 on the CPU.
+
+    Memory: one C x H x W output buffer besides the input. The blend weights are
+    separable (a row window times a column window), so their sum over all tiles is
+    the outer product of the two per-axis sums: the result is divided by those, row
+    then column, with no H x W weight buffer.
     """
     if x.dim() != 4 or x.shape[0] != 1:
         raise ValueError("run_tiled takes one image, shaped 1 x C x H x W")
     device = device or x.device
     _, _, h, w = x.shape
-    tile = max(multiple, tile - tile % multiple)  # tiles themselves need no padding
-    overlap = max(0, min(overlap, tile // 2))
-    th, tw = min(tile, h), min(tile, w)
-    ys, xs = plan_axis(h, tile, overlap), plan_axis(w, tile, overlap)
-    wy = [axis_window(ys, i, tile, h) for i in range(len(ys))]
-    wx = [axis_window(xs, j, tile, w) for j in range(len(xs))]
-    tiles = [_Tile(y, xx, wy[i][:, None] * wx[j][None, :]) for i, y in enumerate(ys) for j, xx in enumerate(xs)]
+    ys, xs, th, tw = tile_grid(h, w, tile, overlap, multiple)
+    wy = [axis_window(ys, i, th, h) for i in range(len(ys))]
+    wx = [axis_window(xs, j, tw, w) for j in range(len(xs))]
+    sum_y, sum_x = torch.zeros(h), torch.zeros(w)
+    for y0, wi in zip(ys, wy):
+        sum_y[y0:y0 + th] += wi
+    for x0, wj in zip(xs, wx):
+        sum_x[x0:x0 + tw] += wj
+    tiles = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
 
     out: torch.Tensor | None = None  # allocated once the output channel count is known
-    weight_sum = torch.zeros(h, w, dtype=torch.float32)
     done = 0
-    for b in range(0, len(tiles), max(1, batch_size)):
-        batch = tiles[b:b + batch_size]
-        inp = torch.cat([x[:, :, t.y:t.y + th, t.x:t.x + tw] for t in batch], dim=0)
+    step = max(1, batch_size)
+    for b in range(0, len(tiles), step):
+        batch = tiles[b:b + step]
+        inp = torch.cat([x[:, :, ys[i]:ys[i] + th, xs[j]:xs[j] + tw] for i, j in batch], dim=0)
         inp = pad_to_multiple(inp.to(device, non_blocking=True), multiple)
         res = fn(inp)[..., :th, :tw].float().cpu()
         if out is None:
             out = torch.zeros(res.shape[1], h, w, dtype=torch.float32)
-        for k, t in enumerate(batch):
-            out[:, t.y:t.y + th, t.x:t.x + tw].addcmul_(res[k], t.weight)
-            weight_sum[t.y:t.y + th, t.x:t.x + tw] += t.weight
+        for k, (i, j) in enumerate(batch):
+            out[:, ys[i]:ys[i] + th, xs[j]:xs[j] + tw].addcmul_(res[k], wy[i][:, None] * wx[j][None, :])
+        del inp, res
         done += len(batch)
         if progress is not None:
             progress(done, len(tiles))
     assert out is not None
-    out /= weight_sum.clamp_min_(1e-12)
+    out /= sum_y.clamp_min_(1e-12)[:, None]
+    out /= sum_x.clamp_min_(1e-12)[None, :]
     return out.unsqueeze(0)
 
 
 def count_tiles(h: int, w: int, tile: int, overlap: int, multiple: int) -> int:
-    tile = max(multiple, tile - tile % multiple)
+    ys, xs, _, _ = tile_grid(h, w, tile, overlap, multiple)
+    return len(ys) * len(xs)
+
+
+def tile_grid(h: int, w: int, tile: int, overlap: int, multiple: int) -> tuple[list[int], list[int], int, int]:
+    """Where ``run_tiled`` puts its tiles: row starts, column starts, tile height, tile width."""
+    tile = max(multiple, tile - tile % multiple)  # tiles themselves need no padding
     overlap = max(0, min(overlap, tile // 2))
-    return len(plan_axis(h, tile, overlap)) * len(plan_axis(w, tile, overlap))
+    th, tw = fit_tile(h, tile, overlap, multiple), fit_tile(w, tile, overlap, multiple)
+    return plan_axis(h, th, overlap), plan_axis(w, tw, overlap), th, tw
 
 
 def choose_tile(h: int, w: int, bytes_per_pixel: float, budget: int, multiple: int,

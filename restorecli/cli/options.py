@@ -31,5 +31,9 @@ TileOverlap = Annotated[int, typer.Option(
 Precision = Annotated[str, typer.Option(
     "--precision", rich_help_panel=RUN,
     help="fp32, fp16 (GPU) or bf16 (autocast: convolutions in half precision).")]
+Compile = Annotated[bool, typer.Option(
+    "--compile", rich_help_panel=RUN,
+    help="Compile the network with torch.compile (needs a C++ compiler on the CPU, triton on "
+         "CUDA): the first image of each size takes a minute or more to compile.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary on stderr.")]

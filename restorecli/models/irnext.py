@@ -328,18 +328,19 @@ class IRNeXt(nn.Module):
 
 
 _TASKS_DEBLUR = ("deblur", "defocus", "derain", "desnow", "denoise", "*")
-# bytes_per_pixel: peak RSS growth of one fp32 forward pass on the CPU per input pixel,
-# ~1500 at 1024x1024 for both variants (ru_maxrss around one forward pass; rounded up).
+# bytes_per_pixel: peak RSS growth of one fp32 Restorer.restore_tensor call on the CPU (whole
+# image, 1024x1024, channels-last and fused) per input pixel: 1454 (deblur) and 1446 (dehaze)
+# measured (VmHWM reset just before the call, minus VmRSS), rounded up. docs/performance.md.
 
 register_model(ModelSpec(
     name="irnext-deblur", family="irnext", builder=IRNeXt,
     config=dict(num_res=14, base_channels=32, global_pool="box"),
-    size_multiple=32, family_default_for=_TASKS_DEBLUR, bytes_per_pixel=1600.0,
+    size_multiple=32, family_default_for=_TASKS_DEBLUR, bytes_per_pixel=1500.0,
     description="IRNeXt, 14 blocks per stage, local box-mean filter (GoPro release), 13.2 M params",
 ))
 register_model(ModelSpec(
     name="irnext-dehaze", family="irnext", builder=IRNeXt,
     config=dict(num_res=4, base_channels=32, global_pool="gap"),
-    size_multiple=32, family_default_for=("dehaze",), bytes_per_pixel=1600.0,
+    size_multiple=32, family_default_for=("dehaze",), bytes_per_pixel=1500.0,
     description="IRNeXt, 4 blocks per stage, global-mean filter (RESIDE release), 5.5 M params",
 ))

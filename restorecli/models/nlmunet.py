@@ -114,6 +114,9 @@ def _register() -> None:
                     blocks=(1, 2, 2, 1), unshuffle=False),
         size_multiple=8, in_channels=3, out_channels=3, conditioning=("sigma",),
         family_default_for=("*",),
+        # Peak RSS growth of one fp32 restore_tensor call per pixel, measured at 1024x1024: 877
+        # (1041 at 512x512); rounded up. docs/performance.md.
+        bytes_per_pixel=950.0,
         description="U-Net with a noise-level map (FFDNet-style conditioning), the default denoiser",
     ))
     register_model(ModelSpec(
