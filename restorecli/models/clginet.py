@@ -463,6 +463,9 @@ register_model(ModelSpec(
 register_model(ModelSpec(
     name="clginet-s", family="clginet", builder=CLGINet, config=CONFIGS["clginet-s"],
     size_multiple=8,
+    # peak RSS growth of one fp32 restore_tensor call per pixel at 1024x1024: 1124, rounded up
+    # (docs/performance.md); clginet keeps the registry default (2000): not measured at 1024.
+    bytes_per_pixel=1200.0,
     description="CLG-INet small (C=16, one block per level), 1.9 M params, trainable on a CPU",
 ))
 
