@@ -136,3 +136,17 @@ def test_cli_has_the_compile_flag(monkeypatch, tmp_path, photo):
     assert seen.get("compile") is True, result.output
     result = runner.invoke(app, ["deblur", str(src), "-o", str(tmp_path / "out.png")])
     assert seen.get("compile") is False
+
+
+@pytest.mark.parametrize("name", ["nlmunet-s", "nlmunet-sx"])
+def test_nlmunet_channels_last_equals_nchw(name, monkeypatch):
+    from conftest import active_model
+    from restorecli.models.nlmunet import NLMUNet
+
+    model = active_model(name)
+    x = torch.rand(2, 4, 64, 96)
+    with torch.inference_mode():
+        fast = model(x)
+        monkeypatch.setattr(NLMUNet, "channels_last", False)
+        plain = model(x)
+    assert fast.is_contiguous() and (fast - plain).abs().max() < 1e-5
