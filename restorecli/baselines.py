@@ -99,11 +99,11 @@ BASELINES: dict[str, Callable[..., np.ndarray]] = {
 
 # The grids the benchmark searches (method -> parameter -> values), and the methods per task.
 GRIDS: dict[str, dict[str, list[Any]]] = {
-    "dcp": {"omega": [0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 0.85, 0.95], "patch": [7, 15], "t0": [0.1, 0.2, 0.35, 0.5],
+    "dcp": {"omega": [0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 0.85, 0.95], "patch": [7, 15], "t0": [0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 0.95],
             "radius": [15, 40], "eps": [1e-3]},
-    "unsharp": {"sigma": [0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 9.0],
+    "unsharp": {"sigma": [0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 9.0, 14.0],
                 "amount": [0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0]},
-    "median": {"ksize": [3, 5, 7, 9]},
+    "median": {"ksize": [3, 5, 7, 9, 11, 15, 21, 31, 45, 61]},
     "bilateral": {"sigma_color": [10.0, 20.0, 40.0, 70.0, 120.0], "sigma_space": [1.0, 2.0, 4.0, 7.0]},
 }
 
