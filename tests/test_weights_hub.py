@@ -275,7 +275,7 @@ def test_corrupt_cached_copy_is_refused_offline_and_downloaded_again_online(hub,
     reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", sha))
     path = resolve_weights("dehaze", weights="haze-lab", registry=reg).path
     blob = Path(os.path.realpath(path))
-    blob.write_bytes(b"x" + PAYLOAD[1:])  # bit rot / tampering
+    blob.write_bytes(bytes([PAYLOAD[0] ^ 0xFF]) + PAYLOAD[1:])  # bit rot / tampering (always a change)
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ChecksumError, match="sha256 mismatch"):
@@ -310,7 +310,8 @@ def test_hf_uri_is_downloaded_and_checked_against_the_hub_etag(hub, tmp_path, mo
     assert resolve_weights("dehaze", model="irnext", weights=uri).info["source"] == "cache"
     assert len(hub.requests) == before  # a commit-pinned cached file needs no request
 
-    Path(os.path.realpath(got.path)).write_bytes(PAYLOAD[:-1] + b"!")
+    # flip the last byte (a fixed replacement byte would equal the random payload's 1 time in 256)
+    Path(os.path.realpath(got.path)).write_bytes(PAYLOAD[:-1] + bytes([PAYLOAD[-1] ^ 0xFF]))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ChecksumError, match="corrupt"):
         resolve_weights("dehaze", model="irnext", weights=uri)
