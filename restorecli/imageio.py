@@ -261,7 +261,7 @@ def from_float(x: np.ndarray, dtype) -> np.ndarray:
         scale = 65535.0
     else:
         raise TypeError(f"from_float: unsupported dtype {dtype}")
-    y = a.astype(np.float32) * np.float32(scale)  # always a fresh array
+    y = np.multiply(a, np.float32(scale), dtype=np.float32)  # one fresh array, no extra copy
     np.nan_to_num(y, copy=False, nan=0.0)
     np.rint(y, out=y)
     np.clip(y, 0, scale, out=y)

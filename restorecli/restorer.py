@@ -14,6 +14,7 @@ from . import TASKS
 from .checkpoint import load_weights
 from .devices import check_precision, free_memory, is_out_of_memory, precision_context, resolve_device
 from .errors import RestoreError, UsageError
+from .imageio import from_float, to_float
 from .models import get_spec
 from .noise import estimate_sigma
 from .tiling import choose_tile, count_tiles, run_tiled, run_whole
@@ -33,24 +34,9 @@ CPU_BUDGET_CAP = 2 << 30
 BUDGET_SHARE = {"cuda": 0.7, "mps": 0.5, "cpu": 0.5}
 
 
-def _to_float(pixels: np.ndarray) -> np.ndarray:
-    if pixels.dtype == np.uint8:
-        return pixels.astype(np.float32) / 255.0
-    if pixels.dtype == np.uint16:
-        return pixels.astype(np.float32) / 65535.0
-    if pixels.dtype in (np.float32, np.float64):
-        return pixels.astype(np.float32, copy=False)
-    raise UsageError(f"unsupported pixel type {pixels.dtype}: expected uint8, uint16 or float32")
-
-
-def _from_float(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    for int_type, top in ((np.uint8, 255.0), (np.uint16, 65535.0)):
-        if dtype == int_type:  # one float temporary, scaled, rounded and clipped in place
-            t = x * np.float32(top)
-            np.rint(t, out=t)
-            np.clip(t, 0, top, out=t)
-            return t.astype(int_type)
-    return x.astype(dtype, copy=False)
+def _check_dtype(pixels: np.ndarray) -> None:
+    if pixels.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
+        raise UsageError(f"unsupported pixel type {pixels.dtype}: expected uint8, uint16 or float32")
 
 
 class Restorer:
@@ -169,13 +155,14 @@ class Restorer:
             raise UsageError(f"the image is empty (shape {image.shape})")
         if image.dtype.kind == "f" and not np.isfinite(image).all():
             raise UsageError("the image holds NaN or infinite values")
-        x = np.ascontiguousarray(_to_float(image))
+        _check_dtype(image)
+        x = np.ascontiguousarray(to_float(image))
         # HxWxC memory seen as 1xCxHxW: a channels-last view, no copy (tiles are copied out).
         t = torch.from_numpy(x)
         t = (t[None] if x.ndim == 2 else t.permute(2, 0, 1))[None]
         y = self.restore_tensor(t, sigma=sigma, progress=progress)[0].numpy()
         y = y[0] if image.ndim == 2 else y.transpose(1, 2, 0)
-        return _from_float(y, image.dtype)
+        return y.astype(image.dtype, copy=False) if image.dtype.kind == "f" else from_float(y, image.dtype)
 
     def resolve_sigma(self, x: torch.Tensor, sigma: float | str | None = None) -> float | None:
         """The sigma (0-255 units) the network is conditioned on for image ``x`` (1xCxHxW)."""

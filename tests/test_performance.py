@@ -11,7 +11,8 @@ import torch
 from restorecli import Restorer
 from restorecli.batch import eta_seconds
 from restorecli.errors import UsageError
-from restorecli.restorer import CPU_BUDGET_CAP, _from_float
+from restorecli.imageio import from_float as _from_float
+from restorecli.restorer import CPU_BUDGET_CAP
 from restorecli.tiling import run_tiled
 
 

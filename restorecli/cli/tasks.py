@@ -25,7 +25,7 @@ DESCRIPTIONS = {
     "deblur": ("Remove motion blur (camera shake).",
                "restore deblur shaky.jpg -o sharp.jpg\n\nrestore deblur --model irnext --weights gopro.pkl --tile 0 in.png"),
     "defocus": ("Remove defocus blur.", "restore defocus portrait.png --tile 512"),
-    "dehaze": ("Remove haze and fog.", "restore dehaze hazy.jpg --model irnext --weights irnext-dehaze-its"),
+    "dehaze": ("Remove haze and fog.", "restore dehaze hazy.jpg --model irnext --weights irnext-dehaze.safetensors"),
     "desnow": ("Remove falling snow.", "restore desnow winter/ -o winter_clean/"),
 }
 
