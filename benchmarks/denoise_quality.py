@@ -38,13 +38,10 @@ sys.path.insert(0, str(ROOT))
 
 from restorecli.train.data import BUILTIN_SPLITS, builtin_photo_paths  # noqa: E402
 
-CACHE = Path(__file__).resolve().parent / ".cache" / "denoise_quality.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import Cache, load_u8, scores  # noqa: E402
+
 NLM_GRID = (0.45, 0.55, 0.65, 0.75, 0.85, 1.0, 1.15, 1.3)  # h / sigma
-
-
-def load_u8(path: Path) -> np.ndarray:
-    im = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return cv2.cvtColor(im, cv2.COLOR_BGR2RGB)
 
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:
@@ -55,13 +52,6 @@ def add_noise(clean: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     noisy = clean.astype(np.float64) + rng.normal(0.0, sigma, clean.shape)
     return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
-
-
-def scores(out: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-    p = peak_signal_noise_ratio(clean, out, data_range=255)
-    s = structural_similarity(clean, out, data_range=255, channel_axis=2 if clean.ndim == 3 else None)
-    return float(p), float(s)
 
 
 def nlm(noisy: np.ndarray, h: float) -> np.ndarray:
@@ -79,22 +69,6 @@ def bm3d_denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
     return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
 
 
-class Cache:
-    def __init__(self, path: Path, enabled: bool):
-        self.path, self.enabled = path, enabled
-        self.data = json.loads(path.read_text()) if enabled and path.is_file() else {}
-
-    def get(self, key: str, fn):
-        if self.enabled and key in self.data:
-            return tuple(self.data[key])
-        val = fn()
-        if self.enabled:
-            self.data[key] = list(val)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps(self.data, indent=0))
-        return val
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sigmas", default="15,25,50")
@@ -108,7 +82,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     sigmas = [float(s) for s in args.sigmas.split(",")]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    cache = Cache(CACHE, not args.no_cache)
+    cache = Cache("denoise_quality.json", not args.no_cache)
 
     paths = builtin_photo_paths("test")
     photos = {p.stem: load_u8(p) for p in paths}

@@ -111,6 +111,35 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], arch: str, sourc
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
 
 
+def transfer_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+    """Initialise ``model`` from another network's ``state`` as far as it fits (fine-tuning).
+
+    Same-shape tensors are copied; a convolution whose source has *more input channels*
+    (e.g. the denoiser's extra noise-map channel) keeps the image channels' slice, so a
+    noise-conditioned denoiser can start a plain network for another task. Everything else
+    keeps its fresh initialisation. Returns the keys ``copied``, ``sliced`` and ``skipped``.
+    """
+    own = model.state_dict()
+    new, report = {}, {"copied": [], "sliced": [], "skipped": []}
+    for k, dst in own.items():
+        src = state.get(k)
+        if src is None:
+            report["skipped"].append(k)
+        elif src.shape == dst.shape:
+            new[k] = src.to(dst.dtype)
+            report["copied"].append(k)
+        elif (src.ndim == dst.ndim >= 2 and src.shape[0] == dst.shape[0] and src.shape[2:] == dst.shape[2:]
+              and src.shape[1] > dst.shape[1]):
+            new[k] = src[:, :dst.shape[1]].to(dst.dtype)
+            report["sliced"].append(k)
+        else:
+            report["skipped"].append(k)
+    if not new:
+        raise CheckpointError("no tensor of these weights fits the model (different architecture?)")
+    model.load_state_dict(new, strict=False)
+    return report
+
+
 def load_weights(model: nn.Module, path: str | os.PathLike, arch: str | None = None) -> nn.Module:
     arch = arch or getattr(getattr(model, "spec", None), "name", type(model).__name__)
     load_into(model, read_state_dict(path), arch, source=str(path))

@@ -40,6 +40,9 @@ class ModelConfig:
     name: str = "nlmunet-s"  # a create_model name
     overrides: dict[str, Any] = field(default_factory=dict)
     channels_last: bool = True
+    # Start from trained weights (fine-tuning): a weights file or a weights.toml name. Tensors
+    # that fit are copied; extra input channels (a noise map) are dropped; the rest stay fresh.
+    init: str = ""
 
 
 @dataclass

@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..checkpoint import save_safetensors
+from ..checkpoint import read_state_dict, save_safetensors, transfer_weights
 from ..models import create_model
 from .config import ConfigError, TrainConfig, config_from_dict, config_to_dict, dump_toml
 from .data import build_sampler, build_val_images
@@ -189,6 +189,8 @@ class Trainer:
         torch.manual_seed(cfg.run.seed)  # identical initial weights on every rank
         self.model = create_model(cfg.model.name, **cfg.model.overrides)
         self.spec = self.model.spec
+        if cfg.model.init:
+            self._init_from(cfg.model.init)
         m = self.spec.size_multiple
         if cfg.data.patch_size % m:
             raise ConfigError(f"[data] patch_size {cfg.data.patch_size} must be a multiple of "
@@ -223,6 +225,21 @@ class Trainer:
         self.ckpt_dir = self.out_dir / "checkpoints"
         self._val_images = build_val_images(cfg) if self.dist.main and cfg.val.every_steps > 0 else []
         self.last_val: dict[str, float] = {}
+
+    def _init_from(self, source: str) -> None:
+        """``[model] init``: start from a weights file or a weights.toml name (same on every rank)."""
+        path = Path(source).expanduser()
+        if not path.is_file():
+            from ..weights.registry import load_registry
+            from ..weights.resolve import locate_entry
+            reg = load_registry()
+            if source not in reg:
+                raise ConfigError(f"[model] init = {source!r}: neither a file nor a weights name")
+            path, _ = locate_entry(reg.get(source))
+        report = transfer_weights(self.model, read_state_dict(path))
+        if self.dist.main:
+            self.console.print(f"init from {source}: {len(report['copied'])} tensors copied, "
+                               f"{len(report['sliced'])} sliced, {len(report['skipped'])} left fresh")
 
     # -- one step ----------------------------------------------------------------------
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
