@@ -74,3 +74,16 @@ def test_registry_is_keyed_by_task_and_pluggable():
             D.register_degradation("test_darken", task="x")(Darken)
     finally:
         D._REGISTRY.pop("test_darken", None)
+
+
+def test_sigma_power_favours_low_sigmas():
+    import torch
+    from restorecli.train.degradations import GaussianNoise
+    clean = torch.full((4000, 3, 2, 2), 0.5)
+    means = {}
+    for p in (1.0, 2.0):
+        _, _, cond = GaussianNoise((0.0, 60.0), sigma_power=p)(clean, torch.Generator().manual_seed(0))
+        means[p] = float(cond["sigma"].mean() * 255)
+    assert abs(means[1.0] - 30.0) < 1.5 and abs(means[2.0] - 20.0) < 1.5  # E[60 u^p] = 60 / (p + 1)
+    with pytest.raises(ValueError, match="sigma_power"):
+        GaussianNoise((0.0, 60.0), sigma_power=0)

@@ -160,6 +160,7 @@ def _register_plain() -> None:
         config=dict(in_channels=3, out_channels=3, cond_channels=0, widths=(32, 64, 128, 256),
                     blocks=(1, 2, 2, 1), unshuffle=False),
         size_multiple=8, in_channels=3, out_channels=3, conditioning=(),
+        bytes_per_pixel=950.0,  # nlmunet-s's measured figure: the same network minus one input channel
         description="U-Net (nlmunet-s without the noise map), 3.0 M params, for derain/deblur/defocus/dehaze/desnow",
     ))
 

@@ -1,0 +1,47 @@
+"""Every task has an embedded default (issue 8): `Restorer(task)` works offline without
+--weights, and on a held-out photo under the task's seeded degradation the default's output
+is closer to the clean photo than its input is. (The full benchmark, against tuned classical
+baselines and other generators, is benchmarks/tasks_quality.py.)"""
+import numpy as np
+import pytest
+
+from restorecli import Restorer
+from restorecli.train import synth
+from restorecli.train.data import builtin_photo_paths
+from restorecli.weights.registry import load_registry
+
+pytest.importorskip("skimage")
+
+KINDS = {"derain": "rain", "deblur": "motion_blur", "defocus": "defocus", "dehaze": "haze", "desnow": "snow"}
+
+
+def _psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255.0 ** 2 / mse)
+
+
+@pytest.fixture(scope="module")
+def photo():
+    from PIL import Image
+    path = [p for p in builtin_photo_paths("test") if p.stem == "coffee"][0]
+    return np.asarray(Image.open(path).convert("RGB"))[96:288, 160:352]  # held out from training
+
+
+def test_every_task_has_an_embedded_default():
+    reg = load_registry()
+    for task in ["denoise", *KINDS]:
+        entry = reg.default_for(task, None)
+        assert entry is not None, task
+        assert entry.embedded, f"{task}: the default must ship in the package"
+
+
+@pytest.mark.parametrize("task", list(KINDS))
+def test_default_restores_a_held_out_photo(task, photo):
+    restorer = Restorer(task, device="cpu", tile=0)
+    assert restorer.weights.path.stat().st_size < 10_000_000
+    clean = photo.astype(np.float32) / 255.0
+    degraded = synth.SYNTHS[KINDS[task]][0](clean, np.random.default_rng(11), "heavy")
+    degraded = np.clip(np.round(degraded * 255), 0, 255).astype(np.uint8)
+    out = restorer(degraded)
+    assert out.shape == photo.shape and out.dtype == np.uint8
+    assert _psnr(out, photo) > _psnr(degraded, photo) + 1.0
