@@ -57,11 +57,13 @@ def test_few_steps_write_loadable_weights_and_entry(tmp_path):
     out = model(torch.rand(1, 4, 32, 32))
     assert out.shape == (1, 3, 32, 32) and torch.isfinite(out).all()
     assert 0 < res.metrics["val_psnr_sigma25"] < 60
+    assert 18 < res.metrics["input_psnr_sigma25"] < 22  # noisy input at sigma 25: ~20.2 dB
     entry = tomllib.loads(weights_entry(cfg, res, name="tiny-test", command="restore train c.toml"))
     w = entry["weights"][0]
     assert w["sha256"] == res.sha256 and w["arch"] == "nlmunet-s" and w["config"] == TINY
     assert w["training"]["config"]["optim"]["total_steps"] == 4
     assert w["metrics"][0]["command"] == "restore train c.toml"
+    assert [m["input"] for m in w["metrics"] if m["name"] == "PSNR sigma25"] == [round(res.metrics["input_psnr_sigma25"], 3)]
     from restorecli.weights.registry import parse_registry  # the weights loader accepts it
     text = weights_entry(cfg, res, name="tiny-test", embedded="weights/tiny.safetensors")
     (e,) = parse_registry("format = 1\n" + text, "test.toml")

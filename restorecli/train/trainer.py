@@ -300,15 +300,17 @@ class Trainer:
         for setting in self.cfg.val.settings:
             deg = self.degradation.fixed(**setting)
             gen.manual_seed(self.cfg.val.seed)
-            vals = []
+            vals, inputs = [], []
             for im in self._val_images:
                 clean = torch.from_numpy(im).permute(2, 0, 1)[None]
                 x, y, cond = deg(clean, gen)
+                inputs.append(psnr(x.clamp(0, 1), y))  # the degraded input's own score: the floor
                 x = add_conditioning(x, cond, self.spec.conditioning).to(self.device)
                 pred = model(x).clamp(0, 1).cpu()
                 vals.append(psnr(pred, y))
-            key = "val_psnr_" + "_".join(f"{k}{v}" for k, v in setting.items())
-            out[key] = float(np.mean(vals))
+            suffix = "_".join(f"{k}{v}" for k, v in setting.items())
+            out["val_psnr_" + suffix] = float(np.mean(vals))
+            out["input_psnr_" + suffix] = float(np.mean(inputs))
             allv += vals
         out["val_psnr"] = float(np.mean(allv))
         return out
@@ -452,8 +454,8 @@ class Trainer:
                         self.history.append(rec)
                         log_line(rec)
                         if not use_bar and not self.quiet:
-                            self.console.print("val  " + "  ".join(f"{k}={v:.2f}" for k, v in self.last_val.items()
-                                                                   if k.startswith("val")) + f"  (step {self.step})",
+                            self.console.print("val  " + "  ".join(f"{k}={v:.2f}" for k, v in self.last_val.items())
+                                               + f"  (step {self.step})",
                                                soft_wrap=True)
                     self.dist.barrier()
                 if self.dist.main and self.step % cfg.log.every_steps == 0:
@@ -542,10 +544,12 @@ def weights_entry(cfg: TrainConfig, result: TrainResult, name: str | None = None
     if metrics is None:
         val_set = ", ".join(cfg.val.clean + ([f"{cfg.val.deadleaves_images} dead-leaves images"]
                                              if cfg.val.deadleaves_images else []))
+        inputs = {k[len("input_psnr"):]: v for k, v in result.metrics.items() if k.startswith("input_psnr")}
         metrics = [{"name": f"PSNR {k[len('val_psnr_'):]}" if k.startswith("val_psnr_") else "PSNR",
                     "value": round(v, 3), "unit": "dB", "dataset": f"validation ({val_set})",
+                    **({"input": round(inputs[k[len("val_psnr"):]], 3)} if k[len("val_psnr"):] in inputs else {}),
                     **({"command": command} if command else {})}
-                   for k, v in result.metrics.items()]
+                   for k, v in result.metrics.items() if k.startswith("val_psnr")]
     lines += ["", "[weights.training]"]
     if command:
         lines.append(f"command = {_toml_str(command)}")
