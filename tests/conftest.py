@@ -56,3 +56,18 @@ def photo() -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.open(EXAMPLES / "coffee.jpg").convert("RGB"))
+
+
+def psnr_u8(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two 8-bit images."""
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def held_out_crop(stem: str, rows: slice, cols: slice) -> np.ndarray:
+    """A crop of one of the photos no training or validation of ours uses (builtin:test)."""
+    from PIL import Image
+
+    from restorecli.train.data import builtin_photo_paths
+    path = [p for p in builtin_photo_paths("test") if p.stem == stem][0]
+    return np.asarray(Image.open(path).convert("RGB"))[rows, cols]

@@ -7,24 +7,17 @@ import pytest
 
 from restorecli import Restorer
 from restorecli.train import synth
-from restorecli.train.data import builtin_photo_paths
 from restorecli.weights.registry import load_registry
+from conftest import held_out_crop, psnr_u8 as _psnr
 
 pytest.importorskip("skimage")
 
 KINDS = {"derain": "rain", "deblur": "motion_blur", "defocus": "defocus", "dehaze": "haze", "desnow": "snow"}
 
 
-def _psnr(a, b):
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return 10 * np.log10(255.0 ** 2 / mse)
-
-
 @pytest.fixture(scope="module")
 def photo():
-    from PIL import Image
-    path = [p for p in builtin_photo_paths("test") if p.stem == "coffee"][0]
-    return np.asarray(Image.open(path).convert("RGB"))[96:288, 160:352]  # held out from training
+    return held_out_crop("coffee", slice(96, 288), slice(160, 352))
 
 
 def test_every_task_has_an_embedded_default():

@@ -4,21 +4,14 @@ import numpy as np
 import pytest
 
 from restorecli import Restorer
-from restorecli.train.data import builtin_photo_paths
+from conftest import held_out_crop, psnr_u8 as _psnr
 
 pytest.importorskip("skimage")
 
 
-def _psnr(a, b):
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return 10 * np.log10(255.0 ** 2 / mse)
-
-
 @pytest.fixture(scope="module")
 def photo():
-    from PIL import Image
-    path = [p for p in builtin_photo_paths("test") if p.stem == "astronaut"][0]
-    return np.asarray(Image.open(path).convert("RGB"))[100:228, 160:288]  # held out from training
+    return held_out_crop("astronaut", slice(100, 228), slice(160, 288))
 
 
 @pytest.fixture(scope="module")
