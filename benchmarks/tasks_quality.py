@@ -99,6 +99,9 @@ def main(argv=None) -> int:
                     help="weights for 'ours' on a task (default: the registry's default for it)")
     ap.add_argument("--json", default=None, help="also write the rows here")
     ap.add_argument("--no-cache", action="store_true", help="recompute the tuned baselines")
+    ap.add_argument("--reuse", default=None, metavar="JSON",
+                    help="add the rows of an earlier --json run for methods not run now (e.g. the tuned "
+                         "baselines, ~1 h); its input rows must equal this run's (same degradations)")
     args = ap.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     levels = [v.strip() for v in args.levels.split(",") if v.strip()]
@@ -154,6 +157,9 @@ def main(argv=None) -> int:
                              "per_image_psnr": {k: round(v[0], 3) for k, v in zip(sorted(photos), vals)}})
             print(f"done {task} {gen} {level} ({time.time() - t0:.0f} s)", file=sys.stderr)
 
+    if args.reuse:
+        rows = _merge(rows, json.loads(Path(args.reuse).read_text()), methods)
+
     print(f"Held-out photos (scikit-image, never trained on): {', '.join(BUILTIN_SPLITS['test'])}; "
           f"degradation seed {args.seed}; uint8 in and out; mean over the 4 photos.\n")
     print("| task | generator | level | method | PSNR (dB) | SSIM |")
@@ -167,6 +173,20 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
+
+
+def _merge(rows: list[dict], earlier: list[dict], methods: set[str]) -> list[dict]:
+    """``rows`` plus the ``earlier`` rows of the same settings for methods not run now."""
+    key = lambda r: (r["task"], r["generator"], r["level"])  # noqa: E731
+    now = {key(r): r for r in rows if r["method"] == "input"}
+    settings = {key(r) for r in rows}
+    for r in earlier:
+        if r["method"] == "input" and key(r) in now and abs(r["psnr"] - now[key(r)]["psnr"]) > 1e-6:
+            raise SystemExit(f"--reuse: the input of {' '.join(key(r))} differs from this run's "
+                             f"({r['psnr']:.4f} vs {now[key(r)]['psnr']:.4f} dB): other degradations")
+    extra = [r for r in earlier if key(r) in settings and r["method"] not in methods]
+    order = {k: i for i, k in enumerate(dict.fromkeys(key(r) for r in rows))}
+    return sorted(rows + extra, key=lambda r: order[key(r)])  # stable: each setting's rows together
 
 
 def _wide_table(rows: list[dict]) -> str:
