@@ -225,8 +225,8 @@ def test_default_entry_for_the_task_comes_from_the_hub(hub, tmp_path):
     got = resolve_weights("dehaze", registry=reg)
     assert got.name == "haze-lab" and got.info["default"] is True
     assert resolve_weights("dehaze", model="irnext", registry=reg).name == "haze-lab"
-    with pytest.raises(WeightsError, match="no default weights for 'derain'"):
-        resolve_weights("derain", registry=reg)
+    with pytest.raises(WeightsError, match="no default weights for 'derain' with --model irnext"):
+        resolve_weights("derain", model="irnext", registry=reg)
 
 
 def test_offline_with_empty_cache_says_so(hub, tmp_path, monkeypatch):

@@ -65,14 +65,15 @@ def test_shipped_registry_is_truthful():
             assert "drive.google" not in e.repo_id
 
 
-def test_empty_registry_gives_the_import_route():
+def test_no_default_gives_the_import_route():
+    # every task has an embedded default (unet-s / nlmunet-s); IRNeXt has none shipped
     with pytest.raises(WeightsError) as e:
-        resolve_weights("derain")
+        resolve_weights("derain", model="irnext")
     msg = str(e.value)
-    assert msg.startswith("no default weights for 'derain' yet: pass --weights FILE")
+    assert msg.startswith("no default weights for 'derain' with --model irnext yet: pass --weights FILE")
     assert "restore weights import FILE.pkl --arch irnext-deblur --name NAME --task derain" in msg
     with pytest.raises(WeightsError, match="--arch irnext-dehaze .* --task dehaze"):
-        resolve_weights("dehaze")
+        resolve_weights("dehaze", model="irnext")
 
 
 # ----------------------------------------------------------------------------- messages
@@ -175,7 +176,8 @@ def test_defaults_later_file_wins_and_model_selects(tmp_path, monkeypatch):
     reg = load_registry([a, b])
     assert reg.default_for("dehaze").name == "haze-b"
     assert reg.default_for("deblur").name == "deblur-a"
-    assert reg.default_for("derain") is None
+    assert reg.default_for("derain").name == "derain-unet-s"  # the shipped one
+    assert reg.default_for("derain", "irnext") is None
     assert reg.default_for("dehaze", "irnext").name == "haze-b"  # family of the default's arch
     assert reg.default_for("dehaze", "irnext-deblur").name == "haze-deblur-arch"  # the only such arch
     assert reg.default_for("dehaze", "clginet") is None
