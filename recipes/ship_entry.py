@@ -20,12 +20,11 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from restorecli.train.config import _toml_str as _q  # noqa: E402  (the TOML string writer train uses)
+
 REGISTRIES = [ROOT / "weights.toml", ROOT / "restorecli" / "weights.toml"]
 BENCH_CMD = "python benchmarks/tasks_quality.py"
-
-
-def _q(s: str) -> str:
-    return json.dumps(s, ensure_ascii=False)  # a TOML basic string
 
 
 def bench_metrics(rows: list[dict], task: str) -> str:
