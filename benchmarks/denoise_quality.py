@@ -76,6 +76,8 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default="ours,ours-auto,nlm,bm3d")
     ap.add_argument("--weights", default=None, help="weights for 'ours' (default: the registry's denoise default)")
     ap.add_argument("--model", default=None)
+    ap.add_argument("--ensemble", type=int, default=None,
+                    help="self-ensemble size for 'ours' (1, 2, 4, 8; default: the weights entry's)")
     ap.add_argument("--gray", action="store_true", help="also run on the gray (luma) versions")
     ap.add_argument("--no-cache", action="store_true")
     ap.add_argument("--json", default=None, help="also write the results here")
@@ -90,9 +92,10 @@ def main(argv=None) -> int:
     restorer = None
     if any(m.startswith("ours") for m in methods):
         from restorecli import Restorer
-        restorer = Restorer("denoise", model=args.model, weights=args.weights, device="cpu", tile="auto")
+        restorer = Restorer("denoise", model=args.model, weights=args.weights, device="cpu", tile="auto",
+                            ensemble=args.ensemble)
         w = restorer.weights
-        print(f"ours: {w.name or w.path} ({restorer.spec.name}, {w.path})", file=sys.stderr)
+        print(f"ours: {restorer.describe()}, {w.path}", file=sys.stderr)
 
     rows = []  # (mode, sigma, method, psnr, ssim, seconds)
     for mode in modes:

@@ -57,6 +57,7 @@ def bench(
     tile: opt.Tile = "0",
     tile_overlap: opt.TileOverlap = 32,
     precision: opt.Precision = "fp32",
+    ensemble: opt.Ensemble = None,
     sigma: Sigma = None,
     limit: Limit = None,
     save: Save = None,
@@ -74,7 +75,8 @@ def bench(
     if sigma is not None and not 0 <= sigma <= 255:
         raise UsageError(f"--sigma {sigma:g}: expected a value between 0 and 255")
     if predictions is not None:
-        used = [n for n, v in (("--model", model), ("--weights", weights), ("--save", save)) if v is not None]
+        used = [n for n, v in (("--model", model), ("--weights", weights), ("--save", save),
+                                ("--ensemble", ensemble)) if v is not None]
         if used:
             raise UsageError(f"--predictions scores existing images: {', '.join(used)} do not apply")
     elif spec.synthetic_noise and sigma is None:
@@ -95,7 +97,7 @@ def bench(
         restorer = Restorer(spec.task, model=model, weights=weights, device=device, tile=tile,
                             tile_overlap=tile_overlap, precision=precision,
                             sigma=sigma if sigma is not None else "auto",
-                            registry=str(registry) if registry else None)
+                            registry=str(registry) if registry else None, ensemble=ensemble)
         if not quiet:
             err.print(f"{spec.title}: {len(samples)} images, {spec.task} with {restorer.describe()}",
                       markup=False, highlight=False)

@@ -35,5 +35,10 @@ Compile = Annotated[bool, typer.Option(
     "--compile", rich_help_panel=RUN,
     help="Compile the network with torch.compile (needs a C++ compiler on the CPU, triton on "
          "CUDA): the first image of each size takes a minute or more to compile.")]
+Ensemble = Annotated[Optional[int], typer.Option(
+    "--ensemble", rich_help_panel=RUN, show_default=False,
+    help="Self-ensemble: average the network over 1, 2, 4 or 8 flips/rotations of the image "
+         "(that many times slower, a little better). Default: the weights' setting (the default "
+         "denoiser uses 8, the other defaults 1).")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary on stderr.")]

@@ -52,7 +52,7 @@ Sigma = Annotated[str, typer.Option(
 def run_task(task: str, inputs: list[str], output: str | None, model: str | None, weights: str | None,
              registry: Path | None, device: str, tile: str, tile_overlap: int, precision: str,
              bit_depth: int | None, overwrite: bool, max_pixels: int, quiet: bool, debug: bool,
-             sigma: str = "auto", compile: bool = False) -> None:
+             sigma: str = "auto", compile: bool = False, ensemble: int | None = None) -> None:
     from ..batch import BatchRunner, plan_jobs, preflight
     from ..restorer import Restorer
 
@@ -73,7 +73,7 @@ def run_task(task: str, inputs: list[str], output: str | None, model: str | None
     started = time.perf_counter()
     restorer = Restorer(task, model=model, weights=weights, device=device, tile=tile,
                         tile_overlap=tile_overlap, precision=precision, sigma=sigma,
-                        registry=str(registry) if registry else None, compile=compile)
+                        registry=str(registry) if registry else None, compile=compile, ensemble=ensemble)
     if task == "denoise" and str(sigma).lower() != "auto" and not restorer.conditioned_on_sigma and not quiet:
         err.print(f"note: {restorer.spec.name} is not conditioned on the noise level; --sigma has no effect",
                   soft_wrap=True)
@@ -121,6 +121,7 @@ def _signature(with_sigma: bool) -> inspect.Signature:
         ("tile_overlap", opt.TileOverlap, 32),
         ("precision", opt.Precision, "fp32"),
         ("compile", opt.Compile, False),
+        ("ensemble", opt.Ensemble, None),
         ("bit_depth", BitDepth, None),
         ("overwrite", Overwrite, False),
         ("max_pixels", MaxPixels, 200_000_000),

@@ -223,6 +223,9 @@ class RainParams:
     veil_prob: float = 0.35               # rain accumulation / mist veil (Rain100H-style)
     veil_alpha: Range = (0.6, 0.95)       # O = alpha O + (1 - alpha) A
     veil_light: Range = (0.65, 1.0)       # A, slightly coloured
+    # Rain accumulation comes with heavy rain (Rain100H has it, Rain100L not): a veil only over
+    # at least this many streak layers, so a network does not "remove a veil" from light rain.
+    veil_min_layers: int = 1
     noise_sigma: Range = (0.0, 3.0)       # sensor noise after compositing, 0-255 scale
     quantize_prob: float = 0.8            # share of outputs rounded to 8 bits
 
@@ -273,7 +276,7 @@ def rain(clean: np.ndarray, rng: np.random.Generator, params: Any = None) -> np.
     else:
         out = x + streaks
     out = np.clip(out, 0.0, 1.0)
-    if rng.random() < p.veil_prob:
+    if rng.random() < p.veil_prob and n >= p.veil_min_layers:
         alpha = _u(rng, p.veil_alpha)
         # a veil slightly uneven over the frame
         field = 1.0 - (1.0 - alpha) * (0.7 + 0.6 * _smooth_noise(h, w, rng, (1.5, 3)))

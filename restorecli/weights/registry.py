@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Iterator, Sequence
 
+from ..ensemble import ENSEMBLE_SIZES
 from .errors import RegistryError, UnknownWeightsError, WeightsError
 from .hashing import is_sha256
 
@@ -47,7 +48,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent  # restorecli/
 
 # Keys with a meaning; any other key of an entry is free metadata (licence, source, ...).
 KNOWN_KEYS = ("name", "task", "arch", "sha256", "repo_id", "filename", "revision", "embedded",
-              "path", "default", "size", "config", "metrics")
+              "path", "default", "size", "config", "metrics", "ensemble")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _HEADER_RE = re.compile(r"^\s*\[\[\s*(?:weights|\"weights\"|'weights')\s*\]\]")
@@ -87,6 +88,7 @@ class WeightEntry:
     path: str | None = None  # as written: relative to the registry file's directory
     default: bool = False
     size: int | None = None
+    ensemble: int = 1  # the self-ensemble size runs use unless told otherwise (restorecli.ensemble)
     config: dict[str, Any] = field(default_factory=dict)
     metrics: tuple[dict[str, Any], ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
@@ -368,9 +370,14 @@ def parse_registry(text: str, origin: Path | str) -> list[WeightEntry]:
                            "e.g. { name = \"PSNR\", value = 32.1, unit = \"dB\", dataset = \"GoPro test\", "
                            "command = \"restore bench ...\" }", "metrics")
 
+        ensemble = table.get("ensemble", 1)
+        if isinstance(ensemble, bool) or ensemble not in ENSEMBLE_SIZES:
+            raise fail(f"'ensemble' must be one of {', '.join(map(str, ENSEMBLE_SIZES))} "
+                       "(flips/rotations averaged per run)", "ensemble")
+
         entry = WeightEntry(
             name=name, task=task, arch=arch, sha256=sha, repo_id=repo_id, filename=filename,
-            revision=revision, embedded=embedded, path=path, default=default, size=size,
+            revision=revision, embedded=embedded, path=path, default=default, size=size, ensemble=ensemble,
             config=dict(config), metrics=tuple(dict(m) for m in metrics),
             meta={k: v for k, v in table.items() if k not in KNOWN_KEYS},
             origin=origin, line=entry_line,

@@ -166,7 +166,7 @@ def _resolve_entry(task: str, model: str | None, entry: WeightEntry, registry: R
                                f"drop --model or pick other weights")
     path, source = locate_entry(entry, allow_download=allow_download)
     info: dict[str, Any] = dict(entry.meta)
-    info.update(source=source, sha256=entry.sha256, verified=True, task=entry.task,
+    info.update(source=source, sha256=entry.sha256, verified=True, task=entry.task, ensemble=entry.ensemble,
                 registry=str(entry.origin) if entry.origin else None,
                 default=registry.is_default(entry), metrics=[dict(m) for m in entry.metrics])
     if entry.repo_id:

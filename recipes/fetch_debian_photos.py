@@ -1,0 +1,84 @@
+#!/usr/bin/env python
+"""Fetch the real photographs some session-3 recipes train on, from Debian packages.
+
+Debian's desktop wallpaper packages ship photographs (CC-BY-SA / GPL / LGPL, see each
+package's copyright file, copied beside the output). We take the photographic ones (not
+the renders), resize each so its long side is 1024 px (INTER_AREA: that averages away
+JPEG blocking and sensor noise, so the images serve as clean targets) and write PNGs:
+
+    python recipes/fetch_debian_photos.py                 # -> data/debian-photos/*.png
+    python recipes/fetch_debian_photos.py --debs DIR      # .deb files already downloaded
+
+Needs apt-get and dpkg-deb (Debian/Ubuntu), or the .deb files and dpkg-deb. Nothing here
+is shipped in the package or committed; recipes name the folder as a `clean` source.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("plasma-workspace-wallpapers", "mate-backgrounds")
+# (package, path inside it): photographs with texture (foliage, wood, water, boats, buildings);
+# the renders and illustrations of these packages are left out.
+PHOTOS = [
+    ("plasma-workspace-wallpapers", f"usr/share/wallpapers/{n}/contents/images/{f}")
+    for n, f in [("BytheWater", "1280x1024.jpg"), ("ColdRipple", "1280x1024.jpg"),
+                 ("ColorfulCups", "2560x1600.jpg"), ("EveningGlow", "1280x1024.jpg"),
+                 ("FallenLeaf", "1280x1024.jpg"), ("Grey", "1280x1024.jpg"), ("Kite", "1280x1024.jpg"),
+                 ("OneStandsOut", "1280x1024.jpg"), ("Path", "1280x1024.jpg"),
+                 ("Volna", "5120x2880.jpg"), ("summer_1am", "1280x1024.jpg")]
+] + [
+    ("mate-backgrounds", f"usr/share/backgrounds/mate/nature/{n}.jpg")
+    for n in ("Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops",
+              "Storm", "TwoWings", "Wood", "YellowFlower")
+]
+LONG_SIDE = 1024
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(ROOT / "data" / "debian-photos"))
+    ap.add_argument("--debs", default=None, help="folder with the .deb files (default: apt-get download them)")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        debs = Path(args.debs) if args.debs else Path(tmp)
+        if not args.debs:
+            subprocess.run(["apt-get", "download", *PACKAGES], cwd=tmp, check=True)
+        for pkg in PACKAGES:
+            found = sorted(glob.glob(str(debs / f"{pkg}_*.deb")))
+            if not found:
+                print(f"error: no {pkg}_*.deb in {debs}", file=sys.stderr)
+                return 1
+            (Path(tmp) / "x" / pkg).mkdir(parents=True)
+            subprocess.run(["dpkg-deb", "-x", found[-1], str(Path(tmp) / "x" / pkg)], check=True)
+            copyright_file = Path(tmp) / "x" / pkg / "usr/share/doc" / pkg / "copyright"
+            if copyright_file.is_file():
+                shutil.copy(copyright_file, out / f"{pkg}.copyright")
+        for pkg, rel in PHOTOS:
+            src = Path(tmp) / "x" / pkg / rel
+            im = cv2.imread(str(src), cv2.IMREAD_COLOR)
+            if im is None:
+                print(f"error: cannot read {pkg}:{rel}", file=sys.stderr)
+                return 1
+            h, w = im.shape[:2]
+            f = LONG_SIDE / max(h, w)
+            if f < 1:
+                im = cv2.resize(im, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+            name = rel.split("/")[-4] if "/contents/" in rel else Path(rel).stem
+            cv2.imwrite(str(out / f"{pkg.split('-')[0]}-{name}.png"), im)
+    print(f"wrote {len(PHOTOS)} photos to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
