@@ -169,6 +169,22 @@ def test_rain_streaks_follow_the_angle_and_only_brighten(image):
     assert np.abs(np.diff(dt, axis=1)).mean() < 2 * np.abs(np.diff(dt, axis=0)).mean()
 
 
+@pytest.mark.parametrize("kind", ["rain", "snow"])
+def test_veils_come_only_with_heavy_rain_and_snow(kind):
+    """veil_min_layers: with fewer layers than that, no veil (dark pixels stay dark)."""
+    dark = np.full((64, 64, 3), 0.02, np.float32)
+    base = {"veil_prob": 1.0, "noise_sigma": (0, 0), "quantize_prob": 0.0, "density": (0.0005, 0.0005)}
+    if kind == "rain":
+        base.update(veil_alpha=(0.7, 0.7), intensity=(0.15, 0.15))
+    else:
+        base.update(veil=(0.3, 0.3))
+    fn = S.rain if kind == "rain" else S.snow
+    light = fn(dark, np.random.default_rng(0), {**base, "layers": (1, 1), "veil_min_layers": 3})
+    veiled = fn(dark, np.random.default_rng(0), {**base, "layers": (1, 1), "veil_min_layers": 1})
+    heavy = fn(dark, np.random.default_rng(0), {**base, "layers": (3, 3), "veil_min_layers": 3})
+    assert np.median(light) < 0.03 and np.median(veiled) > 0.1 and np.median(heavy) > 0.1
+
+
 def test_snow_coverage_grows_with_density():
     flat = np.full((96, 96, 3), 0.2, np.float32)
     base = {"veil_prob": 0.0, "noise_sigma": (0, 0), "quantize_prob": 0.0, "layers": (2, 2)}
@@ -243,9 +259,13 @@ def test_registered_per_task_and_seeded_by_the_torch_generator(kind):
     assert pinned.params == S.resolve_params(kind, "heavy")
 
 
-@pytest.mark.parametrize("task", list(TASK_OF.values()))
-def test_recipes_load_and_name_the_task_degradation(task):
-    path = ROOT / "recipes" / f"{task}-unet-s.toml"
+TASK_RECIPES = sorted(p for t in TASK_OF.values() for p in (ROOT / "recipes").glob(f"{t}-*.toml")
+                      if not p.name.endswith(".entry.toml"))
+
+
+@pytest.mark.parametrize("path", TASK_RECIPES, ids=lambda p: p.stem)
+def test_recipes_load_and_name_the_task_degradation(path):
+    task = path.stem.split("-")[0]
     cfg = load_config(path)
     assert cfg.run.task == task
     assert D.create_degradation(cfg.degradation.name).task == task

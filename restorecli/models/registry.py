@@ -71,6 +71,7 @@ def _ensure_loaded() -> None:
     except ImportError:  # pragma: no cover - only while the file does not exist
         pass
     from . import nlmunet  # noqa: F401  (noise-level-map denoisers; after clginet)
+    from . import asmunet  # noqa: F401  (the scattering-model dehazer)
 
 
 def list_models(family: str | None = None) -> list[str]:

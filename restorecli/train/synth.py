@@ -507,6 +507,7 @@ class SnowParams:
     color: Range = (0.85, 1.0)            # snow colour R (gray level, slightly tinted)
     veil_prob: float = 0.4
     veil: Range = (0.0, 0.3)              # veil strength (mist of out-of-focus snow)
+    veil_min_layers: int = 1              # a veil only over this many layers (heavy snow; as for rain)
     noise_sigma: Range = (0.0, 2.0)
     quantize_prob: float = 0.8
 
@@ -543,7 +544,7 @@ def snow(clean: np.ndarray, rng: np.random.Generator, params: Any = None) -> np.
     angle = _u(rng, p.angle)
     streak = _u(rng, p.streak)
     dens0 = _u(rng, p.density)
-    if rng.random() < p.veil_prob:
+    if rng.random() < p.veil_prob and n >= p.veil_min_layers:
         v = _u(rng, p.veil) * (0.6 + 0.8 * _smooth_noise(h, w, rng, (1.5, 3, 6)))
         A = _tint(rng, _u(rng, p.color), 0.03)
         out = out * (1 - v[..., None]) + A * v[..., None]

@@ -1,0 +1,66 @@
+"""A dehazing network that inverts the atmospheric scattering model.
+
+Haze is ``I = J t + A (1 - t)``: a per-pixel transmission ``t`` (smooth where depth is) and
+one atmospheric light ``A``. A generic image-to-image network must learn that division
+itself and, trained briefly, leaves colour casts and streaks in bright skies; the dark
+channel prior (He et al., CVPR 2009) gets far by estimating only ``t`` and ``A``. ``ASMUNet``
+does the same with learned estimates, as DehazeNet and AOD-Net do:
+
+- a U-Net (``NLMUNet`` without conditioning) maps the hazy image to five maps: a
+  transmission logit, a pooling score and a colour per pixel;
+- ``t = t_min + (1 - t_min) * sigmoid(logit)``;
+- ``A`` = the softmax(score)-weighted mean of the per-pixel colours over the whole input
+  (one light per image, or per tile when tiled: the tiles blend smoothly);
+- ``J = (I - A) / t + A``, the model inverted exactly.
+
+Its parameters are named and shaped as ``unet-s``'s except the last convolution's, so a
+trained ``unet-s`` initialises it (``[model] init`` in a recipe).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from .nlmunet import NLMUNet
+from .registry import ModelSpec, register_model
+
+__all__ = ["ASMUNet"]
+
+
+class ASMUNet(NLMUNet):
+    """The U-Net's own forward gives the five maps; :meth:`forward` applies the model."""
+
+    def __init__(self, widths: Sequence[int] = (32, 64, 128, 256), blocks: Sequence[int] = (1, 2, 2, 1),
+                 t_min: float = 0.05):
+        super().__init__(in_channels=3, out_channels=5, cond_channels=0, widths=widths, blocks=blocks)
+        self.t_min = float(t_min)
+        with torch.no_grad():  # start near "thin haze, light-gray sky": t ~ 0.88, A ~ 0.8
+            self.tail.weight.mul_(0.1)
+            self.tail.bias.copy_(torch.tensor([2.0, 0.0, 1.4, 1.4, 1.4]))
+
+    def estimate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(t, A)`` for hazy images ``x`` (N x 3 x H x W): ``t`` N x 1 x H x W, ``A`` N x 3 x 1 x 1."""
+        maps = super().forward(x).float()
+        t = self.t_min + (1.0 - self.t_min) * torch.sigmoid(maps[:, :1])
+        weights = torch.softmax(maps[:, 1:2].flatten(2), dim=-1)            # N x 1 x HW
+        colours = torch.sigmoid(maps[:, 2:5]).flatten(2)                     # N x 3 x HW
+        A = (colours * weights).sum(-1)[..., None, None]
+        return t, A
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t, A = self.estimate(x)
+        return ((x.float() - A) / t + A).to(x.dtype)
+
+
+def _register() -> None:
+    register_model(ModelSpec(
+        name="asmunet-s", family="asmunet", builder=ASMUNet,
+        config=dict(widths=(32, 64, 128, 256), blocks=(1, 2, 2, 1), t_min=0.05),
+        size_multiple=8, in_channels=3, out_channels=3,
+        family_default_for=("dehaze",),
+        bytes_per_pixel=950.0,  # unet-s's figure: the same backbone, two more output maps
+        description="unet-s estimating transmission and atmospheric light, inverting I = J t + A (1 - t); dehaze",
+    ))
+
+
+_register()

@@ -1,0 +1,47 @@
+"""asmunet-s: a U-Net estimating transmission and atmospheric light, inverting the haze model."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from restorecli.checkpoint import detect_architecture, transfer_weights
+from restorecli.models import create_model
+from restorecli.train.synth import haze_from_depth
+
+
+def test_given_the_true_t_and_A_it_recovers_the_clean_image(monkeypatch):
+    rng = np.random.default_rng(0)
+    clean = rng.random((40, 48, 3)).astype(np.float32)
+    depth = np.linspace(0.2, 1.0, 40 * 48, dtype=np.float32).reshape(40, 48)
+    A = np.array([0.8, 0.75, 0.9], np.float32)
+    hazy = haze_from_depth(clean, depth, 1.5, A)
+    net = create_model("asmunet-s").eval()
+    t = torch.from_numpy(np.exp(-1.5 * depth))[None, None]
+    monkeypatch.setattr(net, "estimate", lambda x: (t, torch.from_numpy(A).view(1, 3, 1, 1)))
+    out = net(torch.from_numpy(hazy).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+    assert np.abs(out - clean).max() < 1e-5
+
+
+def test_estimates_are_in_range_and_A_is_one_per_image():
+    torch.manual_seed(0)
+    net = create_model("asmunet-s").eval()
+    with torch.no_grad():
+        x = torch.rand(2, 3, 32, 40)
+        t, A = net.estimate(x)
+        y = net(x)
+    assert t.shape == (2, 1, 32, 40) and A.shape == (2, 3, 1, 1) and y.shape == x.shape
+    assert float(t.min()) >= net.t_min and float(t.max()) <= 1 and 0 <= float(A.min()) and float(A.max()) <= 1
+    # The fresh network starts as thin haze under a light-gray sky: close to the identity.
+    assert 0.8 < float(t.mean()) < 0.95 and float((y - x).abs().mean()) < 0.1
+
+
+def test_a_trained_unet_initialises_all_but_the_last_convolution():
+    unet, asm = create_model("unet-s"), create_model("asmunet-s")
+    report = transfer_weights(asm, unet.state_dict())
+    assert sorted(report["skipped"]) == ["tail.bias", "tail.weight"]
+    assert len(report["copied"]) == len(asm.state_dict()) - 2
+
+
+def test_checkpoints_are_recognised_by_their_keys():
+    assert detect_architecture(create_model("asmunet-s").state_dict()) == ["asmunet-s"]
+    assert "asmunet-s" not in detect_architecture(create_model("unet-s").state_dict())
