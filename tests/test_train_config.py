@@ -50,3 +50,23 @@ def test_overrides_and_errors(tmp_path):
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(path)
     assert tomllib.loads(dump_toml(TrainConfig()))["optim"]["loss"] == "charbonnier"
+
+
+def test_losses():
+    import torch
+
+    from restorecli.train.trainer import _loss_fn
+
+    def loss(name):
+        cfg = config_from_dict({"optim": {"loss": name}})
+        return _loss_fn(cfg)
+
+    b = torch.zeros(2, 3, 8, 8)
+    a = b.clone()
+    a[0] += 0.1    # PSNR 20 dB
+    a[1] += 0.01   # PSNR 40 dB
+    assert loss("l1")(a, b).item() == pytest.approx(0.055)
+    assert loss("charbonnier")(a, b).item() == pytest.approx(0.5 * (0.1 + 0.01), abs=1e-4)
+    assert loss("psnr")(a, b).item() == pytest.approx(-30.0, abs=1e-3)  # the mean of -20 and -40
+    with pytest.raises(ConfigError, match="'psnr'"):
+        config_from_dict({"optim": {"loss": "mse"}})

@@ -79,7 +79,8 @@ class OptimConfig:
     total_steps: int = 2000  # with schedule = "time": an upper bound on the steps
     schedule: str = "steps"  # steps | time (cosine over [run] max_minutes of training)
     grad_clip: float = 1.0  # 0 = off
-    loss: str = "charbonnier"  # l1 | charbonnier
+    loss: str = "charbonnier"  # l1 | charbonnier | psnr (mean over samples of -PSNR: light and
+    #                           heavy degradations weigh alike, as in a benchmark's mean PSNR)
     charbonnier_eps: float = 1e-3
 
 
@@ -132,8 +133,8 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         o = self.optim
-        if o.loss not in ("l1", "charbonnier"):
-            raise ConfigError(f"[optim] loss must be 'l1' or 'charbonnier', got {o.loss!r}")
+        if o.loss not in ("l1", "charbonnier", "psnr"):
+            raise ConfigError(f"[optim] loss must be 'l1', 'charbonnier' or 'psnr', got {o.loss!r}")
         if o.total_steps <= 0 or o.warmup_steps < 0 or o.warmup_steps >= o.total_steps:
             raise ConfigError("[optim] needs total_steps > warmup_steps >= 0")
         if o.schedule not in ("steps", "time"):

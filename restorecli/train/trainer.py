@@ -89,6 +89,10 @@ def sha256_file(path: str | Path) -> str:
 def _loss_fn(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     if cfg.optim.loss == "l1":
         return lambda a, b: (a - b).abs().mean()
+    if cfg.optim.loss == "psnr":
+        # -PSNR per sample, averaged: the gradient of log(MSE) is dMSE / MSE, so a lightly
+        # degraded sample (small error) counts as much as a heavy one. The floor caps it at 80 dB.
+        return lambda a, b: 10.0 * torch.log10(((a - b) ** 2).flatten(1).mean(1) + 1e-8).mean()
     eps2 = cfg.optim.charbonnier_eps ** 2
     return lambda a, b: torch.sqrt((a - b) ** 2 + eps2).mean()
 
