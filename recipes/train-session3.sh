@@ -1,0 +1,12 @@
+#!/bin/sh
+# The task recipes of session 3, one after another on one core (the other core trained the
+# denoiser's stage 3). Each run writes runs/<name>/ and its weights there; its log goes to
+# recipes/<name>.log and the printed [[weights]] entry to recipes/<name>.entry.toml.
+# Needs the Debian photos first: python recipes/fetch_debian_photos.py
+#   sh recipes/train-session3.sh [name ...]
+set -e
+cd "$(dirname "$0")/.."
+for name in ${*:-derain-unet-s2 dehaze-asmunet-s desnow-unet-s2 deblur-unet-s2 defocus-unet-s2}; do
+    restore train "recipes/$name.toml" --name "$name" --embedded "weights/$name.safetensors" \
+        > "recipes/$name.entry.toml" 2> "recipes/$name.log"
+done
