@@ -26,7 +26,7 @@ _TRANSFORMS = [(False, False, False), (False, False, True), (False, True, False)
 
 
 def check_ensemble(n: object) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n not in ENSEMBLE_SIZES:
+    if type(n) is not int or n not in ENSEMBLE_SIZES:
         raise UsageError(f"--ensemble {n!r}: expected one of {', '.join(map(str, ENSEMBLE_SIZES))}")
     return n
 

@@ -79,6 +79,8 @@ class Restorer:
         self.tile_overlap = int(tile_overlap)
         self.sigma = self._check_sigma(sigma)
         self.batch_size = batch_size
+        if ensemble is not None:  # before any download or build
+            check_ensemble(ensemble)
 
         self.weights: ResolvedWeights = resolve_weights(task, model, weights, registry=registry)
         self.spec = get_spec(self.weights.arch)
@@ -90,7 +92,7 @@ class Restorer:
             p.requires_grad_(False)
         self.compile = self._check_compile(compile, self.device)
         # What _run calls: the module, or its torch.compile'd wrapper (compiled on the first
-        # call for each input shape; tiles all share one shape).
+        # call for each input shape: the tile shape, and its transpose under an x8 ensemble).
         self._net = torch.compile(self.model) if self.compile else self.model
         self.ensemble = check_ensemble(self.weights.info.get("ensemble", 1) if ensemble is None else ensemble)
         self._ensembled = self_ensemble(self._net, self.ensemble)
@@ -203,13 +205,19 @@ class Restorer:
         s = self.resolve_sigma(x, sigma)
         self.last_sigma = s
 
+        def with_map(batch: torch.Tensor) -> torch.Tensor:
+            if s is None:
+                return batch
+            return torch.cat([batch, torch.full_like(batch[:, :1], s / 255.0)], dim=1)
+
         def forward(batch: torch.Tensor) -> torch.Tensor:
-            if s is not None:
-                level = torch.full_like(batch[:, :1], s / 255.0)
-                batch = torch.cat([batch, level], dim=1)
             with precision_context(self.device, self.precision):
-                out = self._ensembled(batch)
+                out = self._ensembled(with_map(batch))
             return out.float()
+
+        # A network with an image-wide estimate (asmunet's atmospheric light) makes it once from
+        # an overview of the whole image, so that all tiles share it instead of each its own.
+        whole_image_hook = getattr(self.model, "set_whole_image", None)
 
         tile = self._plan_tile(x)
         while True:
@@ -222,8 +230,16 @@ class Restorer:
                     if progress:
                         progress(1, 1)
                     return y
-                return run_tiled(forward, x, tile, self.tile_overlap, self.size_multiple,
-                                 batch_size=self._batch_for(tile), device=self.device, progress=progress)
+                if whole_image_hook is None:
+                    return run_tiled(forward, x, tile, self.tile_overlap, self.size_multiple,
+                                     batch_size=self._batch_for(tile), device=self.device, progress=progress)
+                with precision_context(self.device, self.precision):
+                    whole_image_hook(with_map(self._overview(x, tile)))
+                try:
+                    return run_tiled(forward, x, tile, self.tile_overlap, self.size_multiple,
+                                     batch_size=self._batch_for(tile), device=self.device, progress=progress)
+                finally:
+                    whole_image_hook(None)
             except (RuntimeError, torch.cuda.OutOfMemoryError) as e:
                 if not is_out_of_memory(e):
                     raise
@@ -237,6 +253,15 @@ class Restorer:
                                        "try a smaller --tile") from None
                 log.info("out of memory with tile %s; retrying with %s", tile or "whole", smaller)
                 tile = smaller
+
+    def _overview(self, x: torch.Tensor, tile: int) -> torch.Tensor:
+        """``x`` area-downscaled to fit one tile (sides multiples of the size multiple), on the device."""
+        h, w = x.shape[-2:]
+        m = self.size_multiple
+        f = min(1.0, tile / max(h, w))
+        size = [max(m, int(round(d * f)) // m * m) for d in (h, w)]
+        small = torch.nn.functional.interpolate(x, size=size, mode="area")
+        return small.to(self.device)
 
     # -- memory planning -----------------------------------------------------------
     def memory_budget(self) -> int:

@@ -45,3 +45,31 @@ def test_a_trained_unet_initialises_all_but_the_last_convolution():
 def test_checkpoints_are_recognised_by_their_keys():
     assert detect_architecture(create_model("asmunet-s").state_dict()) == ["asmunet-s"]
     assert "asmunet-s" not in detect_architecture(create_model("unet-s").state_dict())
+
+
+def test_tiles_share_the_light_estimated_from_the_whole_image(monkeypatch, tmp_path):
+    """A tiled run fixes A from an overview of the whole image first (Restorer's hook), so
+    every tile uses the same A; the hook is cleared afterwards."""
+    from restorecli import Restorer
+    from restorecli.checkpoint import save_safetensors
+
+    torch.manual_seed(0)
+    net = create_model("asmunet-s")
+    path = tmp_path / "asm.safetensors"
+    save_safetensors(net.state_dict(), path, metadata={"arch": "asmunet-s"})
+    r = Restorer("dehaze", weights=str(path), tile=64, tile_overlap=16)
+    seen = []
+    real = type(r.model).estimate
+
+    def spy(self, x):
+        t, A = real(self, x)
+        seen.append((tuple(x.shape[-2:]), A.detach().clone()))
+        return t, A
+
+    monkeypatch.setattr(type(r.model), "estimate", spy)
+    img = (np.random.default_rng(0).random((150, 200, 3)) * 255).astype(np.uint8)
+    r(img)
+    assert r.last_tile == 64 and seen[0][0] == (48, 64)      # the overview: 200 px -> one 64-px tile
+    tiles = seen[1:]
+    assert len(tiles) >= 6 and all(torch.allclose(A, seen[0][1]) for _, A in tiles)
+    assert r.model._light is None

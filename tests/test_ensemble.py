@@ -8,6 +8,7 @@ import torch
 from restorecli import Restorer
 from restorecli.ensemble import self_ensemble
 from restorecli.errors import UsageError
+from restorecli.weights.errors import RegistryError
 from restorecli.weights.registry import parse_registry
 
 
@@ -46,7 +47,13 @@ def test_ensemble_averages_a_real_network(dehaze_weights, photo):
     by_hand = (plain + mirrored) / 2
     assert (plain - mirrored).abs().max() > 1e-3  # the members differ for a real network
     assert torch.allclose(two.restore_tensor(x), by_hand, atol=1e-5)
-    assert (eight.restore_tensor(x) - by_hand).abs().max() > 1e-4
+    members = [one.restore_tensor(m) for m in (x, x.flip(-1), x.flip(-2), x.flip(-2, -1))]
+    members = [members[0], members[1].flip(-1), members[2].flip(-2), members[3].flip(-2, -1)]
+    xt = x.transpose(-2, -1)
+    for flips in ((), (-1,), (-2,), (-2, -1)):
+        y = one.restore_tensor(xt.flip(flips) if flips else xt)
+        members.append((y.flip(flips) if flips else y).transpose(-2, -1))
+    assert torch.allclose(eight.restore_tensor(x), torch.stack(members).mean(0), atol=1e-5)
 
 
 @pytest.mark.parametrize("bad", [3, 0, 16, True, "8"])
@@ -60,8 +67,9 @@ def test_registry_ensemble_is_validated(tmp_path):
             'sha256 = "' + "0" * 64 + '"\npath = "x.safetensors"\n')
     assert parse_registry(base + "ensemble = 4\n", origin=tmp_path / "w.toml")[0].ensemble == 4
     assert parse_registry(base, origin=tmp_path / "w.toml")[0].ensemble == 1
-    with pytest.raises(Exception, match="'ensemble' must be one of 1, 2, 4, 8"):
-        parse_registry(base + "ensemble = 3\n", origin=tmp_path / "w.toml")
+    for bad in ("3", "8.0", "true", '"8"'):
+        with pytest.raises(RegistryError, match="'ensemble' must be one of 1, 2, 4, 8"):
+            parse_registry(base + f"ensemble = {bad}\n", origin=tmp_path / "w.toml")
 
 
 def test_default_denoiser_uses_its_entrys_ensemble():

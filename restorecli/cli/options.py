@@ -38,7 +38,7 @@ Compile = Annotated[bool, typer.Option(
 Ensemble = Annotated[Optional[int], typer.Option(
     "--ensemble", rich_help_panel=RUN, show_default=False,
     help="Self-ensemble: average the network over 1, 2, 4 or 8 flips/rotations of the image "
-         "(that many times slower, a little better). Default: the weights' setting (the default "
-         "denoiser uses 8, the other defaults 1).")]
+         "(that many times slower, a little better). Default: the registry entry's setting (the "
+         "default denoiser's is 8, the other defaults' 1); 1 for weights given as a file or hf:// URI.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary on stderr.")]

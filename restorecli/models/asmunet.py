@@ -10,7 +10,8 @@ does the same with learned estimates, as DehazeNet and AOD-Net do:
   transmission logit, a pooling score and a colour per pixel;
 - ``t = t_min + (1 - t_min) * sigmoid(logit)``;
 - ``A`` = the softmax(score)-weighted mean of the per-pixel colours over the whole input
-  (one light per image, or per tile when tiled: the tiles blend smoothly);
+  (one light per image; a tiled run estimates it once from a downscaled copy of the whole
+  image, :meth:`ASMUNet.set_whole_image`, so all tiles share it);
 - ``J = (I - A) / t + A``, the model inverted exactly.
 
 Its parameters are named and shaped as ``unet-s``'s except the last convolution's, so a
@@ -37,6 +38,15 @@ class ASMUNet(NLMUNet):
         with torch.no_grad():  # start near "thin haze, light-gray sky": t ~ 0.88, A ~ 0.8
             self.tail.weight.mul_(0.1)
             self.tail.bias.copy_(torch.tensor([2.0, 0.0, 1.4, 1.4, 1.4]))
+        self._light: torch.Tensor | None = None  # a fixed A (N=1), set for tiled runs
+
+    @torch.no_grad()
+    def set_whole_image(self, x: torch.Tensor | None) -> None:
+        """Fix ``A`` from ``x`` (a downscaled whole image, 1 x 3 x h x w) for the calls that
+        follow, e.g. on the tiles of that image; ``None`` returns to one ``A`` per input."""
+        self._light = None
+        if x is not None:
+            self._light = self.estimate(x)[1].detach()
 
     def estimate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(t, A)`` for hazy images ``x`` (N x 3 x H x W): ``t`` N x 1 x H x W, ``A`` N x 3 x 1 x 1."""
@@ -45,6 +55,8 @@ class ASMUNet(NLMUNet):
         weights = torch.softmax(maps[:, 1:2].flatten(2), dim=-1)            # N x 1 x HW
         colours = torch.sigmoid(maps[:, 2:5]).flatten(2)                     # N x 3 x HW
         A = (colours * weights).sum(-1)[..., None, None]
+        if self._light is not None:
+            A = self._light.to(A.device, A.dtype).expand_as(A)
         return t, A
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -148,6 +148,8 @@ class WeightEntry:
             out["size"] = self.size
         if self.default:
             out["default"] = True
+        if self.ensemble != 1:
+            out["ensemble"] = self.ensemble
         if self.config:
             out["config"] = dict(self.config)
         out.update(self.meta)
@@ -371,7 +373,7 @@ def parse_registry(text: str, origin: Path | str) -> list[WeightEntry]:
                            "command = \"restore bench ...\" }", "metrics")
 
         ensemble = table.get("ensemble", 1)
-        if isinstance(ensemble, bool) or ensemble not in ENSEMBLE_SIZES:
+        if type(ensemble) is not int or ensemble not in ENSEMBLE_SIZES:
             raise fail(f"'ensemble' must be one of {', '.join(map(str, ENSEMBLE_SIZES))} "
                        "(flips/rotations averaged per run)", "ensemble")
 
