@@ -116,11 +116,13 @@ def transfer_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[s
 
     Same-shape tensors are copied; a convolution whose source has *more input channels*
     (e.g. the denoiser's extra noise-map channel) keeps the image channels' slice, so a
-    noise-conditioned denoiser can start a plain network for another task. Everything else
-    keeps its fresh initialisation. Returns the keys ``copied``, ``sliced`` and ``skipped``.
+    noise-conditioned denoiser can start a plain network for another task; one whose source
+    has *fewer* (a model given an extra guide map) gets the source's weights and zeros for the
+    new trailing channels, so it starts as the source network. Everything else keeps its fresh
+    initialisation. Returns the keys ``copied``, ``sliced``, ``padded`` and ``skipped``.
     """
     own = model.state_dict()
-    new, report = {}, {"copied": [], "sliced": [], "skipped": []}
+    new, report = {}, {"copied": [], "sliced": [], "padded": [], "skipped": []}
     for k, dst in own.items():
         src = state.get(k)
         if src is None:
@@ -132,6 +134,12 @@ def transfer_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[s
               and src.shape[1] > dst.shape[1]):
             new[k] = src[:, :dst.shape[1]].to(dst.dtype)
             report["sliced"].append(k)
+        elif (src.ndim == dst.ndim >= 2 and src.shape[0] == dst.shape[0] and src.shape[2:] == dst.shape[2:]
+              and src.shape[1] < dst.shape[1]):
+            padded = torch.zeros_like(dst)
+            padded[:, :src.shape[1]] = src.to(dst.dtype)
+            new[k] = padded
+            report["padded"].append(k)
         else:
             report["skipped"].append(k)
     if not new:

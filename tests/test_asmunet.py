@@ -73,3 +73,30 @@ def test_tiles_share_the_light_estimated_from_the_whole_image(monkeypatch, tmp_p
     tiles = seen[1:]
     assert len(tiles) >= 6 and all(torch.allclose(A, seen[0][1]) for _, A in tiles)
     assert r.model._light is None
+
+
+def test_dcp_guided_variant_starts_as_the_model_it_is_initialised_from():
+    torch.manual_seed(0)
+    src = create_model("asmunet-s").eval()
+    dst = create_model("asmunet-s-dcp").eval()
+    report = transfer_weights(dst, src.state_dict())
+    # the head and the down-convolutions take the guide map as one more input channel
+    assert len(report["padded"]) == 4 and report["skipped"] == [] and report["sliced"] == []
+    x = torch.rand(1, 3, 40, 48)
+    with torch.no_grad():
+        assert torch.allclose(dst(x), src(x), atol=1e-5)
+    assert detect_architecture(dst.state_dict()) == ["asmunet-s-dcp"]
+
+
+def test_dcp_transmission_of_a_hazed_dark_scene():
+    """A scene whose every patch holds a black pixel: DCP's t is 1 - 0.95 (1 - t_true)."""
+    rng = np.random.default_rng(1)
+    clean = rng.random((64, 64, 3)).astype(np.float32)
+    clean[::4, ::4] = 0.0                      # a dark pixel in every 15-px patch
+    A = np.array([0.9, 0.9, 0.9], np.float32)
+    hazy = haze_from_depth(clean, np.full((64, 64), 1.0, np.float32), 0.7, A)
+    hazy[:16] = A                               # a sky: the brightest dark channel, A itself
+    net = create_model("asmunet-s-dcp")
+    t = net.dcp_transmission(torch.from_numpy(hazy).permute(2, 0, 1)[None])[0, 0].numpy()
+    expected = 1 - 0.95 * (1 - np.exp(-0.7))
+    assert np.allclose(t[32:], expected, atol=1e-4) and np.allclose(t[:8], 0.05, atol=1e-4)

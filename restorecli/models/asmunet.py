@@ -16,12 +16,18 @@ does the same with learned estimates, as DehazeNet and AOD-Net do:
 
 Its parameters are named and shaped as ``unet-s``'s except the last convolution's, so a
 trained ``unet-s`` initialises it (``[model] init`` in a recipe).
+
+``asmunet-s-dcp`` also gives the U-Net the dark channel prior's transmission as a guide map
+(computed inside the model from the input, no guided filter: the network refines it), the way
+the noise-level map conditions the denoiser; a trained ``asmunet-s`` initialises it, the new
+map's weights starting at zero.
 """
 from __future__ import annotations
 
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from .nlmunet import NLMUNet
 from .registry import ModelSpec, register_model
 
@@ -32,9 +38,11 @@ class ASMUNet(NLMUNet):
     """The U-Net's own forward gives the five maps; :meth:`forward` applies the model."""
 
     def __init__(self, widths: Sequence[int] = (32, 64, 128, 256), blocks: Sequence[int] = (1, 2, 2, 1),
-                 t_min: float = 0.05):
-        super().__init__(in_channels=3, out_channels=5, cond_channels=0, widths=widths, blocks=blocks)
+                 t_min: float = 0.05, dcp_guide: bool = False, dcp_patch: int = 15):
+        super().__init__(in_channels=3, out_channels=5, cond_channels=1 if dcp_guide else 0,
+                         widths=widths, blocks=blocks)
         self.t_min = float(t_min)
+        self.dcp_guide, self.dcp_patch = bool(dcp_guide), int(dcp_patch) | 1
         with torch.no_grad():  # start near "thin haze, light-gray sky": t ~ 0.88, A ~ 0.8
             self.tail.weight.mul_(0.1)
             self.tail.bias.copy_(torch.tensor([2.0, 0.0, 1.4, 1.4, 1.4]))
@@ -48,9 +56,24 @@ class ASMUNet(NLMUNet):
         if x is not None:
             self._light = self.estimate(x)[1].detach()
 
+    def dcp_transmission(self, x: torch.Tensor) -> torch.Tensor:
+        """The dark channel prior's raw transmission (He et al.; omega 0.95, no refinement):
+        ``1 - 0.95 * minpool(min_c(I / A))``, ``A`` the mean colour of the 0.1 % of pixels with
+        the brightest dark channel."""
+        x = x.float()
+        k = self.dcp_patch
+        dark = -F.max_pool2d(-x.amin(1, keepdim=True), k, stride=1, padding=k // 2)
+        n = max(1, dark[0].numel() // 1000)
+        idx = dark.flatten(1).topk(n, dim=1).indices                              # N x n
+        A = torch.gather(x.flatten(2), 2, idx[:, None].expand(-1, 3, -1)).mean(-1)  # N x 3
+        norm = x / A.clamp(min=0.05)[..., None, None]
+        dark_n = -F.max_pool2d(-norm.amin(1, keepdim=True), k, stride=1, padding=k // 2)
+        return (1.0 - 0.95 * dark_n).clamp(0.0, 1.0)
+
     def estimate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(t, A)`` for hazy images ``x`` (N x 3 x H x W): ``t`` N x 1 x H x W, ``A`` N x 3 x 1 x 1."""
-        maps = super().forward(x).float()
+        inputs = torch.cat([x, self.dcp_transmission(x).to(x.dtype)], 1) if self.dcp_guide else x
+        maps = super().forward(inputs).float()
         t = self.t_min + (1.0 - self.t_min) * torch.sigmoid(maps[:, :1])
         weights = torch.softmax(maps[:, 1:2].flatten(2), dim=-1)            # N x 1 x HW
         colours = torch.sigmoid(maps[:, 2:5]).flatten(2)                     # N x 3 x HW
@@ -72,6 +95,15 @@ def _register() -> None:
         family_default_for=("dehaze",),
         bytes_per_pixel=950.0,  # unet-s's figure: the same backbone, two more output maps
         description="unet-s estimating transmission and atmospheric light, inverting I = J t + A (1 - t); dehaze",
+    ))
+
+
+    register_model(ModelSpec(
+        name="asmunet-s-dcp", family="asmunet", builder=ASMUNet,
+        config=dict(widths=(32, 64, 128, 256), blocks=(1, 2, 2, 1), t_min=0.05, dcp_guide=True, dcp_patch=15),
+        size_multiple=8, in_channels=3, out_channels=3,
+        bytes_per_pixel=950.0,
+        description="asmunet-s guided by the dark channel prior's transmission map; dehaze",
     ))
 
 

@@ -243,7 +243,7 @@ class Trainer:
         report = transfer_weights(self.model, read_state_dict(path))
         if self.dist.main:
             self.console.print(f"init from {source}: {len(report['copied'])} tensors copied, "
-                               f"{len(report['sliced'])} sliced, {len(report['skipped'])} left fresh")
+                               f"{len(report['sliced'])} sliced, {len(report['padded'])} padded, {len(report['skipped'])} left fresh")
 
     # -- one step ----------------------------------------------------------------------
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
