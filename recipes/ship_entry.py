@@ -30,43 +30,48 @@ REGISTRIES = [ROOT / "weights.toml", ROOT / "restorecli" / "weights.toml"]
 BENCH_CMD = "python benchmarks/tasks_quality.py"
 
 
-def bench_metrics(rows: list[dict], task: str, command: str = BENCH_CMD) -> str:
-    """[[weights.metrics]] blocks: ours per generator and level, with input and baseline beside it."""
-    by: dict[tuple, dict] = {}
-    for r in rows:
-        if r["task"] == task:
-            by.setdefault((r["generator"], r["level"]), {})[r["method"]] = r
+def _metric_blocks(groups: dict[tuple, dict], name_of, extras_of, dataset: str, command: str) -> str:
+    """[[weights.metrics]] blocks, one per group of rows (method -> row) that has "ours"."""
     out = []
-    for (gen, level), m in by.items():
+    for key, m in groups.items():
         if "ours" not in m:
             continue
-        out += ["", "[[weights.metrics]]", f"name = {_q(f'PSNR {level} ({gen} generator)')}",
-                f"value = {m['ours']['psnr']:.2f}", 'unit = "dB"', f"ssim = {m['ours']['ssim']:.4f}"]
-        if "input" in m:
-            out.append(f"input = {m['input']['psnr']:.2f}")
+        out += ["", "[[weights.metrics]]", f"name = {_q(name_of(*key))}",
+                f"value = {m['ours']['psnr']:.2f}", 'unit = "dB"', f"ssim = {m['ours']['ssim']:.4f}",
+                *extras_of(m), f"dataset = {_q(dataset)}", f"command = {_q(command)}"]
+    return "\n".join(out)
+
+
+def bench_metrics(rows: list[dict], task: str, command: str = BENCH_CMD) -> str:
+    """Blocks from benchmarks/tasks_quality.py --json rows: ours per generator and level, with
+    input and baseline beside it."""
+    groups: dict[tuple, dict] = {}
+    for r in rows:
+        if r["task"] == task:
+            groups.setdefault((r["generator"], r["level"]), {})[r["method"]] = r
+
+    def extras(m):
+        out = [f"input = {m['input']['psnr']:.2f}"] if "input" in m else []
         if "baseline" in m:
             out += [f"baseline = {m['baseline']['psnr']:.2f}", f"baseline_method = {_q(m['baseline']['detail'])}"]
-        out += [f"dataset = {_q('scikit-image astronaut/chelsea/coffee/rocket (held out), seeded degradation')}",
-                f"command = {_q(command)}"]
-    return "\n".join(out)
+        return out
+
+    return _metric_blocks(groups, lambda gen, level: f"PSNR {level} ({gen} generator)", extras,
+                          "scikit-image astronaut/chelsea/coffee/rocket (held out), seeded degradation", command)
 
 
 def denoise_metrics(rows: list[dict], command: str) -> str:
-    """[[weights.metrics]] blocks from benchmarks/denoise_quality.py --json rows: ours with BM3D beside it."""
-    by: dict[tuple, dict] = {}
+    """Blocks from benchmarks/denoise_quality.py --json rows: ours with BM3D beside it."""
+    groups: dict[tuple, dict] = {}
     for r in rows:
-        by.setdefault((r["mode"], r["sigma"]), {})[r["method"]] = r
-    out = []
-    for (mode, sigma), m in by.items():
-        if "ours" not in m:
-            continue
-        out += ["", "[[weights.metrics]]", f"name = {_q(f'PSNR sigma {sigma:g} {mode}')}",
-                f"value = {m['ours']['psnr']:.2f}", 'unit = "dB"', f"ssim = {m['ours']['ssim']:.4f}"]
-        if "bm3d" in m:
-            out += [f"bm3d = {m['bm3d']['psnr']:.2f}", f"bm3d_ssim = {m['bm3d']['ssim']:.4f}"]
-        out += [f"dataset = {_q('scikit-image astronaut/chelsea/coffee/rocket (held out), Gaussian noise seed 2024, 8-bit')}",
-                f"command = {_q(command)}"]
-    return "\n".join(out)
+        groups.setdefault((r["mode"], r["sigma"]), {})[r["method"]] = r
+
+    def extras(m):
+        return [f"bm3d = {m['bm3d']['psnr']:.2f}", f"bm3d_ssim = {m['bm3d']['ssim']:.4f}"] if "bm3d" in m else []
+
+    return _metric_blocks(groups, lambda mode, sigma: f"PSNR sigma {sigma:g} {mode}", extras,
+                          "scikit-image astronaut/chelsea/coffee/rocket (held out), Gaussian noise seed 2024, 8-bit",
+                          command)
 
 
 def shipped_entry(text: str, license: str, training_data: str, metrics: str, ensemble: int = 1) -> tuple[str, str]:
