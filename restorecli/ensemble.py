@@ -16,7 +16,7 @@ from .errors import UsageError
 if TYPE_CHECKING:  # the registry imports this module; keep it free of torch
     import torch
 
-__all__ = ["ENSEMBLE_SIZES", "self_ensemble", "check_ensemble"]
+__all__ = ["ENSEMBLE_SIZES", "self_ensemble", "check_ensemble", "is_ensemble_size"]
 
 ENSEMBLE_SIZES = (1, 2, 4, 8)
 
@@ -25,8 +25,12 @@ _TRANSFORMS = [(False, False, False), (False, False, True), (False, True, False)
                (True, False, False), (True, False, True), (True, True, False), (True, True, True)]
 
 
+def is_ensemble_size(n: object) -> bool:
+    return type(n) is int and n in ENSEMBLE_SIZES  # not True, not 8.0
+
+
 def check_ensemble(n: object) -> int:
-    if type(n) is not int or n not in ENSEMBLE_SIZES:
+    if not is_ensemble_size(n):
         raise UsageError(f"--ensemble {n!r}: expected one of {', '.join(map(str, ENSEMBLE_SIZES))}")
     return n
 

@@ -230,16 +230,15 @@ class Restorer:
                     if progress:
                         progress(1, 1)
                     return y
-                if whole_image_hook is None:
-                    return run_tiled(forward, x, tile, self.tile_overlap, self.size_multiple,
-                                     batch_size=self._batch_for(tile), device=self.device, progress=progress)
-                with precision_context(self.device, self.precision):
-                    whole_image_hook(with_map(self._overview(x, tile)))
+                if whole_image_hook is not None:
+                    with precision_context(self.device, self.precision):
+                        whole_image_hook(with_map(self._overview(x, tile)))
                 try:
                     return run_tiled(forward, x, tile, self.tile_overlap, self.size_multiple,
                                      batch_size=self._batch_for(tile), device=self.device, progress=progress)
                 finally:
-                    whole_image_hook(None)
+                    if whole_image_hook is not None:
+                        whole_image_hook(None)
             except (RuntimeError, torch.cuda.OutOfMemoryError) as e:
                 if not is_out_of_memory(e):
                     raise

@@ -46,29 +46,40 @@ class ASMUNet(NLMUNet):
         with torch.no_grad():  # start near "thin haze, light-gray sky": t ~ 0.88, A ~ 0.8
             self.tail.weight.mul_(0.1)
             self.tail.bias.copy_(torch.tensor([2.0, 0.0, 1.4, 1.4, 1.4]))
-        self._light: torch.Tensor | None = None  # a fixed A (N=1), set for tiled runs
+        # Image-wide estimates fixed for tiled runs (N = 1): the network's A and the DCP guide's A.
+        self._light: torch.Tensor | None = None
+        self._dcp_light: torch.Tensor | None = None
 
     @torch.no_grad()
     def set_whole_image(self, x: torch.Tensor | None) -> None:
-        """Fix ``A`` from ``x`` (a downscaled whole image, 1 x 3 x h x w) for the calls that
-        follow, e.g. on the tiles of that image; ``None`` returns to one ``A`` per input."""
-        self._light = None
+        """Fix the image-wide estimates (``A``, and the DCP guide's light) from ``x`` (a
+        downscaled whole image, 1 x 3 x h x w) for the calls that follow, e.g. on the tiles of
+        that image; ``None`` returns to estimating them per input."""
+        self._light = self._dcp_light = None
         if x is not None:
+            if self.dcp_guide:
+                self._dcp_light = self._dark_channel_light(x.float())
             self._light = self.estimate(x)[1].detach()
+
+    def _dark_channel(self, x: torch.Tensor) -> torch.Tensor:
+        k = self.dcp_patch
+        return -F.max_pool2d(-x.amin(1, keepdim=True), k, stride=1, padding=k // 2)
+
+    def _dark_channel_light(self, x: torch.Tensor) -> torch.Tensor:
+        """N x 3: the mean colour of the 0.1 % of pixels with the brightest dark channel."""
+        dark = self._dark_channel(x)
+        n = max(1, dark[0].numel() // 1000)
+        idx = dark.flatten(1).topk(n, dim=1).indices                              # N x n
+        return torch.gather(x.flatten(2), 2, idx[:, None].expand(-1, 3, -1)).mean(-1)
 
     def dcp_transmission(self, x: torch.Tensor) -> torch.Tensor:
         """The dark channel prior's raw transmission (He et al.; omega 0.95, no refinement):
-        ``1 - 0.95 * minpool(min_c(I / A))``, ``A`` the mean colour of the 0.1 % of pixels with
-        the brightest dark channel."""
+        ``1 - 0.95 * minpool(min_c(I / A))``, ``A`` the dark channel's light of this input, or
+        of the whole image when :meth:`set_whole_image` fixed it."""
         x = x.float()
-        k = self.dcp_patch
-        dark = -F.max_pool2d(-x.amin(1, keepdim=True), k, stride=1, padding=k // 2)
-        n = max(1, dark[0].numel() // 1000)
-        idx = dark.flatten(1).topk(n, dim=1).indices                              # N x n
-        A = torch.gather(x.flatten(2), 2, idx[:, None].expand(-1, 3, -1)).mean(-1)  # N x 3
+        A = self._dark_channel_light(x) if self._dcp_light is None else self._dcp_light.to(x.device).expand(len(x), -1)
         norm = x / A.clamp(min=0.05)[..., None, None]
-        dark_n = -F.max_pool2d(-norm.amin(1, keepdim=True), k, stride=1, padding=k // 2)
-        return (1.0 - 0.95 * dark_n).clamp(0.0, 1.0)
+        return (1.0 - 0.95 * self._dark_channel(norm)).clamp(0.0, 1.0)
 
     def estimate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(t, A)`` for hazy images ``x`` (N x 3 x H x W): ``t`` N x 1 x H x W, ``A`` N x 3 x 1 x 1."""
@@ -96,8 +107,6 @@ def _register() -> None:
         bytes_per_pixel=950.0,  # unet-s's figure: the same backbone, two more output maps
         description="unet-s estimating transmission and atmospheric light, inverting I = J t + A (1 - t); dehaze",
     ))
-
-
     register_model(ModelSpec(
         name="asmunet-s-dcp", family="asmunet", builder=ASMUNet,
         config=dict(widths=(32, 64, 128, 256), blocks=(1, 2, 2, 1), t_min=0.05, dcp_guide=True, dcp_patch=15),

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Iterator, Sequence
 
-from ..ensemble import ENSEMBLE_SIZES
+from ..ensemble import ENSEMBLE_SIZES, is_ensemble_size
 from .errors import RegistryError, UnknownWeightsError, WeightsError
 from .hashing import is_sha256
 
@@ -373,7 +373,7 @@ def parse_registry(text: str, origin: Path | str) -> list[WeightEntry]:
                            "command = \"restore bench ...\" }", "metrics")
 
         ensemble = table.get("ensemble", 1)
-        if type(ensemble) is not int or ensemble not in ENSEMBLE_SIZES:
+        if not is_ensemble_size(ensemble):
             raise fail(f"'ensemble' must be one of {', '.join(map(str, ENSEMBLE_SIZES))} "
                        "(flips/rotations averaged per run)", "ensemble")
 
