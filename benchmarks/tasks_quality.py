@@ -97,6 +97,8 @@ def main(argv=None) -> int:
                     help="ours (restorecli/train/synth.py) and/or foreign (benchmarks/foreign_degradations.py)")
     ap.add_argument("--weights", action="append", default=[], metavar="TASK=FILE",
                     help="weights for 'ours' on a task (default: the registry's default for it)")
+    ap.add_argument("--ensemble", type=int, default=None,
+                    help="geometric self-ensemble size for 'ours' (1, 2, 4, 8; default: each entry's own)")
     ap.add_argument("--json", default=None, help="also write the rows here")
     ap.add_argument("--no-cache", action="store_true", help="recompute the tuned baselines")
     ap.add_argument("--reuse", default=None, metavar="JSON",
@@ -122,9 +124,11 @@ def main(argv=None) -> int:
         if "ours" in methods:
             try:
                 from restorecli import Restorer
-                restorer = Restorer(task, weights=weights.get(task), device="cpu", tile="auto")
+                restorer = Restorer(task, weights=weights.get(task), device="cpu", tile="auto",
+                                    ensemble=args.ensemble)
                 w = restorer.weights
-                note = f"{w.name or w.path} ({restorer.spec.name})"
+                note = f"{w.name or w.path} ({restorer.spec.name})" + (
+                    f" x{restorer.ensemble}" if restorer.ensemble > 1 else "")
             except Exception as e:  # no default weights for the task yet
                 note = f"no weights ({type(e).__name__}: {str(e).splitlines()[0][:80]})"
             print(f"{task}: ours = {note}", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
 import torch
 import torch.nn as nn
@@ -111,7 +112,8 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], arch: str, sourc
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
 
 
-def transfer_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+def transfer_weights(model: nn.Module, state: dict[str, torch.Tensor],
+                     skip: Sequence[str] = ()) -> dict[str, list[str]]:
     """Initialise ``model`` from another network's ``state`` as far as it fits (fine-tuning).
 
     Same-shape tensors are copied; a convolution whose source has *more input channels*
@@ -119,12 +121,13 @@ def transfer_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[s
     noise-conditioned denoiser can start a plain network for another task; one whose source
     has *fewer* (a model given an extra guide map) gets the source's weights and zeros for the
     new trailing channels, so it starts as the source network. Everything else keeps its fresh
-    initialisation. Returns the keys ``copied``, ``sliced``, ``padded`` and ``skipped``.
+    initialisation, as do the keys starting with one of ``skip``. Returns the keys ``copied``,
+    ``sliced``, ``padded`` and ``skipped``.
     """
     own = model.state_dict()
     new, report = {}, {"copied": [], "sliced": [], "padded": [], "skipped": []}
     for k, dst in own.items():
-        src = state.get(k)
+        src = None if any(k.startswith(p) for p in skip) else state.get(k)
         if src is None:
             report["skipped"].append(k)
         elif src.shape == dst.shape:

@@ -100,3 +100,42 @@ def test_dcp_transmission_of_a_hazed_dark_scene():
     t = net.dcp_transmission(torch.from_numpy(hazy).permute(2, 0, 1)[None])[0, 0].numpy()
     expected = 1 - 0.95 * (1 - np.exp(-0.7))
     assert np.allclose(t[32:], expected, atol=1e-4) and np.allclose(t[:8], 0.05, atol=1e-4)
+
+
+def test_guided_filter_matches_the_baselines_away_from_the_borders():
+    from restorecli.baselines import guided_filter as guided_filter_np
+    from restorecli.models.asmunet import guided_filter
+    rng = np.random.default_rng(2)
+    guide = rng.random((60, 80)).astype(np.float32)
+    src = (0.5 * guide + 0.3 * rng.random((60, 80))).astype(np.float32)
+    ours = guided_filter(torch.from_numpy(guide)[None, None], torch.from_numpy(src)[None, None], 6, 1e-3)[0, 0].numpy()
+    ref = guided_filter_np(guide, src, 6, 1e-3)
+    # the borders differ on purpose (shrunk windows here, reflected ones in OpenCV)
+    assert np.abs(ours - ref)[13:-13, 13:-13].max() < 1e-4
+
+
+def test_dcp_residual_variant_starts_as_the_dark_channel_prior():
+    """asmunet-s-dcpres untrained: t is DCP's guided-filter transmission, A DCP's light."""
+    torch.manual_seed(0)
+    net = create_model("asmunet-s-dcpres").eval()
+    rng = np.random.default_rng(3)
+    clean = rng.random((64, 72, 3)).astype(np.float32)
+    depth = np.tile(np.linspace(0.2, 1.0, 72, dtype=np.float32), (64, 1))
+    x = torch.from_numpy(haze_from_depth(clean, depth, 1.2, np.array([0.8, 0.8, 0.85], np.float32))).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        t, A = net.estimate(x)
+        prior = net.refined_transmission(x, net.dcp_transmission(x)).clamp(1e-3, 1 - 1e-3)
+        light = net._dark_channel_light(x)
+    assert torch.allclose(t, net.t_min + (1 - net.t_min) * prior, atol=1e-5)
+    assert torch.allclose(A.flatten(), light.flatten(), atol=1e-6)
+    # a checkpoint of it is told apart from asmunet-s-dcp's by the learned prior gain
+    assert detect_architecture(net.state_dict()) == ["asmunet-s-dcpres"]
+
+
+def test_init_can_leave_a_head_fresh():
+    """[model] init_skip: asmunet-s-dcpres takes a trained asmunet-s-dcp's backbone, not its head."""
+    src, dst = create_model("asmunet-s-dcp"), create_model("asmunet-s-dcpres")
+    fresh_tail = dst.tail.weight.detach().clone()
+    report = transfer_weights(dst, src.state_dict(), skip=["tail."])
+    assert sorted(report["skipped"]) == ["prior_gain", "tail.bias", "tail.weight"]
+    assert torch.equal(dst.tail.weight, fresh_tail) and torch.equal(dst.head.weight, src.head.weight)

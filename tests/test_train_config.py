@@ -49,6 +49,9 @@ def test_overrides_and_errors(tmp_path):
     path.write_text("[optim\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(path)
+    path.write_text("# nothing but a comment\n")   # e.g. a failed `sed > recipe.toml`
+    with pytest.raises(ConfigError, match="the config is empty"):
+        load_config(path)
     assert tomllib.loads(dump_toml(TrainConfig()))["optim"]["loss"] == "charbonnier"
 
 

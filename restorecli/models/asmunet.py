@@ -21,6 +21,13 @@ trained ``unet-s`` initialises it (``[model] init`` in a recipe).
 (computed inside the model from the input, no guided filter: the network refines it), the way
 the noise-level map conditions the denoiser; a trained ``asmunet-s`` initialises it, the new
 map's weights starting at zero.
+
+``asmunet-s-dcpres`` goes one step further and starts *as* the dark channel prior: its
+transmission is DCP's, refined by a guided filter (the classical method's full estimate), with
+the network adding a correction in logit space, ``t = sigmoid(gain * logit(t_dcp) + logit_net)``,
+and its light is DCP's plus a pooled correction. Both corrections start at zero, so the
+untrained model is DCP with a guided filter, and training only has to learn where DCP is
+wrong (too much haze removed from light haze, white objects taken for haze).
 """
 from __future__ import annotations
 
@@ -38,14 +45,24 @@ class ASMUNet(NLMUNet):
     """The U-Net's own forward gives the five maps; :meth:`forward` applies the model."""
 
     def __init__(self, widths: Sequence[int] = (32, 64, 128, 256), blocks: Sequence[int] = (1, 2, 2, 1),
-                 t_min: float = 0.05, dcp_guide: bool = False, dcp_patch: int = 15):
+                 t_min: float = 0.05, dcp_guide: bool = False, dcp_patch: int = 15,
+                 dcp_residual: bool = False, gf_radius: int = 20, gf_eps: float = 1e-3):
+        dcp_guide = dcp_guide or dcp_residual
         super().__init__(in_channels=3, out_channels=5, cond_channels=1 if dcp_guide else 0,
                          widths=widths, blocks=blocks)
         self.t_min = float(t_min)
         self.dcp_guide, self.dcp_patch = bool(dcp_guide), int(dcp_patch) | 1
-        with torch.no_grad():  # start near "thin haze, light-gray sky": t ~ 0.88, A ~ 0.8
-            self.tail.weight.mul_(0.1)
-            self.tail.bias.copy_(torch.tensor([2.0, 0.0, 1.4, 1.4, 1.4]))
+        self.dcp_residual, self.gf_radius, self.gf_eps = bool(dcp_residual), int(gf_radius), float(gf_eps)
+        with torch.no_grad():
+            if self.dcp_residual:  # start as DCP: zero corrections of t's logit and of A
+                self.tail.weight[[0, 2, 3, 4]] = 0.0
+                self.tail.bias.zero_()
+            else:  # start near "thin haze, light-gray sky": t ~ 0.88, A ~ 0.8
+                self.tail.weight.mul_(0.1)
+                self.tail.bias.copy_(torch.tensor([2.0, 0.0, 1.4, 1.4, 1.4]))
+        if self.dcp_residual:
+            # How much of DCP's logit the network keeps (learned; 1 at the start).
+            self.prior_gain = torch.nn.Parameter(torch.ones(1))
         # Image-wide estimates fixed for tiled runs (N = 1): the network's A and the DCP guide's A.
         self._light: torch.Tensor | None = None
         self._dcp_light: torch.Tensor | None = None
@@ -77,18 +94,40 @@ class ASMUNet(NLMUNet):
         ``1 - 0.95 * minpool(min_c(I / A))``, ``A`` the dark channel's light of this input, or
         of the whole image when :meth:`set_whole_image` fixed it."""
         x = x.float()
-        A = self._dark_channel_light(x) if self._dcp_light is None else self._dcp_light.to(x.device).expand(len(x), -1)
+        A = self._dcp_light_of(x)
         norm = x / A.clamp(min=0.05)[..., None, None]
         return (1.0 - 0.95 * self._dark_channel(norm)).clamp(0.0, 1.0)
 
+    def _dcp_light_of(self, x: torch.Tensor) -> torch.Tensor:
+        """N x 3: DCP's light of ``x``, or the whole image's when :meth:`set_whole_image` fixed it."""
+        if self._dcp_light is None:
+            return self._dark_channel_light(x)
+        return self._dcp_light.to(x.device).expand(len(x), -1)
+
+    def refined_transmission(self, x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+        """DCP's raw transmission smoothed by a guided filter with the luminance as guide
+        (He et al., ECCV 2010): edges follow the image, blocks of the min-filter go."""
+        gray = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).float()
+        r = min(self.gf_radius, (min(x.shape[-2:]) - 1) // 2)
+        return guided_filter(gray, raw.float(), r, self.gf_eps).clamp(0.0, 1.0)
+
     def estimate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(t, A)`` for hazy images ``x`` (N x 3 x H x W): ``t`` N x 1 x H x W, ``A`` N x 3 x 1 x 1."""
-        inputs = torch.cat([x, self.dcp_transmission(x).to(x.dtype)], 1) if self.dcp_guide else x
+        raw = self.dcp_transmission(x) if self.dcp_guide else None
+        inputs = torch.cat([x, raw.to(x.dtype)], 1) if self.dcp_guide else x
         maps = super().forward(inputs).float()
-        t = self.t_min + (1.0 - self.t_min) * torch.sigmoid(maps[:, :1])
         weights = torch.softmax(maps[:, 1:2].flatten(2), dim=-1)            # N x 1 x HW
-        colours = torch.sigmoid(maps[:, 2:5]).flatten(2)                     # N x 3 x HW
-        A = (colours * weights).sum(-1)[..., None, None]
+        if self.dcp_residual:
+            eps = 1e-3
+            prior = self.refined_transmission(x, raw).clamp(eps, 1.0 - eps)
+            logit = self.prior_gain * torch.log(prior / (1.0 - prior)) + maps[:, :1]
+            t = self.t_min + (1.0 - self.t_min) * torch.sigmoid(logit)
+            correction = (torch.tanh(maps[:, 2:5]).flatten(2) * weights).sum(-1)   # N x 3, in (-1, 1)
+            A = (self._dcp_light_of(x.float()) + 0.5 * correction).clamp(0.0, 1.0)[..., None, None]
+        else:
+            t = self.t_min + (1.0 - self.t_min) * torch.sigmoid(maps[:, :1])
+            colours = torch.sigmoid(maps[:, 2:5]).flatten(2)                 # N x 3 x HW
+            A = (colours * weights).sum(-1)[..., None, None]
         if self._light is not None:
             A = self._light.to(A.device, A.dtype).expand_as(A)
         return t, A
@@ -96,6 +135,27 @@ class ASMUNet(NLMUNet):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t, A = self.estimate(x)
         return ((x.float() - A) / t + A).to(x.dtype)
+
+
+def _box(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Mean over the (2r+1)^2 window, shrunk at the borders (summed-area table: O(1) per
+    pixel at any radius, as the guided filter's radius of 20-40 px needs)."""
+    n, c, h, w = x.shape
+    s = F.pad(x, (1, 0, 1, 0)).cumsum(-1).cumsum(-2)                  # N x C x (H+1) x (W+1)
+    ys, xs = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
+    y0, y1 = (ys - r).clamp(min=0), (ys + r + 1).clamp(max=h)
+    x0, x1 = (xs - r).clamp(min=0), (xs + r + 1).clamp(max=w)
+    total = (s[..., y1, :][..., x1] - s[..., y0, :][..., x1] - s[..., y1, :][..., x0] + s[..., y0, :][..., x0])
+    count = (y1 - y0)[:, None] * (x1 - x0)[None, :]
+    return total / count.to(x.dtype)
+
+
+def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float) -> torch.Tensor:
+    """He et al.'s guided filter, gray guide (N x 1 x H x W) on ``src`` (N x 1 x H x W)."""
+    mean_i, mean_p = _box(guide, r), _box(src, r)
+    a = (_box(guide * src, r) - mean_i * mean_p) / (_box(guide * guide, r) - mean_i * mean_i + eps)
+    b = mean_p - a * mean_i
+    return _box(a, r) * guide + _box(b, r)
 
 
 def _register() -> None:
@@ -113,6 +173,14 @@ def _register() -> None:
         size_multiple=8, in_channels=3, out_channels=3,
         bytes_per_pixel=950.0,
         description="asmunet-s guided by the dark channel prior's transmission map; dehaze",
+    ))
+    register_model(ModelSpec(
+        name="asmunet-s-dcpres", family="asmunet", builder=ASMUNet,
+        config=dict(widths=(32, 64, 128, 256), blocks=(1, 2, 2, 1), t_min=0.05, dcp_residual=True,
+                    dcp_patch=15, gf_radius=20, gf_eps=1e-3),
+        size_multiple=8, in_channels=3, out_channels=3,
+        bytes_per_pixel=1100.0,  # asmunet-s-dcp's and the guided filter's box sums
+        description="asmunet-s correcting the dark channel prior's guided-filter transmission and light; dehaze",
     ))
 
 

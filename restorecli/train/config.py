@@ -43,6 +43,9 @@ class ModelConfig:
     # Start from trained weights (fine-tuning): a weights file or a weights.toml name. Tensors
     # that fit are copied; extra input channels (a noise map) are dropped; the rest stay fresh.
     init: str = ""
+    # Keys (or key prefixes, e.g. "tail.") left at their fresh initialisation although
+    # ``init`` has them: a head whose outputs change meaning in the new architecture.
+    init_skip: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -212,6 +215,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    if not data and not overrides:
+        raise ConfigError(f"{path}: the config is empty (recipes/*.toml are complete examples)")
     for item in overrides or []:
         apply_override(data, item)
     return config_from_dict(data, str(path))

@@ -240,7 +240,7 @@ class Trainer:
             if source not in reg:
                 raise ConfigError(f"[model] init = {source!r}: neither a file nor a weights name")
             path, _ = locate_entry(reg.get(source))
-        report = transfer_weights(self.model, read_state_dict(path))
+        report = transfer_weights(self.model, read_state_dict(path), skip=self.cfg.model.init_skip)
         if self.dist.main:
             self.console.print(f"init from {source}: {len(report['copied'])} tensors copied, "
                                f"{len(report['sliced'])} sliced, {len(report['padded'])} padded, {len(report['skipped'])} left fresh")
