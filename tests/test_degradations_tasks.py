@@ -100,6 +100,19 @@ def test_disk_kernel_support_matches_radius():
         assert k[dist < r - 1.0].std() < 1e-6  # flat inside
 
 
+def test_elliptic_disk_kernel_has_the_asked_axes_and_orientation():
+    k = S.disk_kernel(6.0, aspect=0.5, angle=0.0)       # major axis along x
+    c = k.shape[0] // 2
+    assert (k[c] > 0).sum() >= 11 and (k[:, c] > 0).sum() <= 7
+    turned = S.disk_kernel(6.0, aspect=0.5, angle=90.0)  # the same ellipse along y
+    assert np.allclose(turned, k.T, atol=1e-6) and abs(k.sum() - 1) < 1e-5
+
+
+def test_wide_snow_draws_elongated_flakes_but_the_presets_keep_round_ones():
+    assert S.resolve_params("snow", "heavy").aspect == 1.0 and S.resolve_params("snow", "light").aspect == 1.0
+    assert S.resolve_params("snow", None).aspect[0] < 1.0
+
+
 def test_motion_blur_with_a_delta_kernel_is_the_identity_and_blur_keeps_the_mean(image):
     p = {"noise_sigma": (0, 0), "quantize_prob": 0.0, "linear_light_prob": 0.0}
     delta = np.zeros((3, 3), np.float32)

@@ -140,8 +140,9 @@ def line_kernel(length: float, angle_deg: float, taper: float = 0.0) -> np.ndarr
     return _kernel_from_points(xs, ys, w + 1e-6)
 
 
-def disk_kernel(radius: float, supersample: int = 8) -> np.ndarray:
-    """An anti-aliased pill-box PSF of the given radius in pixels (sums to 1)."""
+def disk_kernel(radius: float, supersample: int = 8, aspect: float = 1.0, angle: float = 0.0) -> np.ndarray:
+    """An anti-aliased pill-box PSF of the given radius in pixels (sums to 1); with ``aspect``
+    < 1 an ellipse of semi-axes ``radius`` and ``aspect * radius``, turned by ``angle`` degrees."""
     r = max(float(radius), 0.0)
     if r < 0.5:
         k = np.zeros((3, 3), np.float32)
@@ -155,7 +156,12 @@ def disk_kernel(radius: float, supersample: int = 8) -> np.ndarray:
     s = supersample
     coords = (np.arange(size * s) + 0.5) / s - (c + 0.5)
     yy, xx = np.meshgrid(coords, coords, indexing="ij")
-    m = ((xx ** 2 + yy ** 2) <= r * r).astype(np.float64)
+    if aspect < 1.0:
+        a = math.radians(angle)
+        u, v = xx * math.cos(a) + yy * math.sin(a), -xx * math.sin(a) + yy * math.cos(a)
+        m = ((u / r) ** 2 + (v / (r * max(aspect, 0.1))) ** 2 <= 1.0).astype(np.float64)
+    else:
+        m = ((xx ** 2 + yy ** 2) <= r * r).astype(np.float64)
     k = m.reshape(size, s, size, s).mean(axis=(1, 3))
     return (k / k.sum()).astype(np.float32)
 
@@ -504,6 +510,7 @@ class SnowParams:
     streak: Range = (0.0, 14.0)           # motion streak length, px
     angle: Range = (-60.0, 60.0)          # fall direction from vertical, degrees
     defocus: Range = (0.0, 0.6)           # extra softness of the largest particles (x radius)
+    aspect: Range = (0.4, 1.0)            # flake shape per layer: minor / major axis (1 = round)
     color: Range = (0.85, 1.0)            # snow colour R (gray level, slightly tinted)
     veil_prob: float = 0.4
     veil: Range = (0.0, 0.3)              # veil strength (mist of out-of-focus snow)
@@ -513,7 +520,7 @@ class SnowParams:
 
 
 def _snow_layer(h: int, w: int, rng: np.random.Generator, radius: float, density: float,
-                streak: float, angle: float, soft: float) -> np.ndarray:
+                streak: float, angle: float, soft: float, aspect: float = 1.0) -> np.ndarray:
     pad = int(math.ceil(radius + streak)) + 3
     H, W = h + 2 * pad, w + 2 * pad
     n = int(rng.poisson(density * H * W))
@@ -522,7 +529,8 @@ def _snow_layer(h: int, w: int, rng: np.random.Generator, radius: float, density
         ys = rng.integers(0, H, n)
         xs = rng.integers(0, W, n)
         np.add.at(seeds, (ys, xs), rng.uniform(0.5, 1.0, n).astype(np.float32))
-    disk = disk_kernel(radius)
+    # flakes of a layer share a shape; a tilted ellipse (aspect < 1) draws its own orientation
+    disk = disk_kernel(radius, aspect=aspect, angle=float(rng.uniform(0, 180)) if aspect < 1.0 else 0.0)
     disk = disk / disk.max()  # peak 1: each particle is opaque at its centre
     m = _conv(seeds, disk)
     if soft > 0.2:
@@ -557,7 +565,7 @@ def snow(clean: np.ndarray, rng: np.random.Generator, params: Any = None) -> np.
         soft = _u(rng, p.defocus) * r * (i / max(n - 1, 1))
         s = streak * (0.5 + r / rhi) * rng.uniform(0.7, 1.3)
         a = angle + rng.normal(0.0, 8.0)
-        z = _snow_layer(h, w, rng, r, dens, s, a, soft) * _u(rng, p.opacity)
+        z = _snow_layer(h, w, rng, r, dens, s, a, soft, _u(rng, p.aspect)) * _u(rng, p.opacity)
         R = _tint(rng, _u(rng, p.color), 0.03)
         out = z[..., None] * R + out * (1.0 - z[..., None])
     return _finish(out, rng, p.noise_sigma, p.quantize_prob)
@@ -597,9 +605,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "snow": {
         "light": dict(layers=(1, 3), size=(0.6, 3.0), density=(0.002, 0.005), opacity=(0.5, 0.9),
-                      veil_prob=0.0),
+                      veil_prob=0.0, aspect=1.0),
         "heavy": dict(layers=(3, 4), size=(0.8, 6.0), density=(0.004, 0.010), opacity=(0.7, 1.0),
-                      veil_prob=1.0, veil=(0.1, 0.25)),
+                      veil_prob=1.0, veil=(0.1, 0.25), aspect=1.0),
     },
 }
 
