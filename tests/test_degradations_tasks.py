@@ -113,6 +113,20 @@ def test_wide_snow_draws_elongated_flakes_but_the_presets_keep_round_ones():
     assert S.resolve_params("snow", None).aspect[0] < 1.0
 
 
+def test_log_uniform_haze_density_favours_light_haze(monkeypatch):
+    """beta_log: the same range, drawn log-uniformly (light haze as common as dense haze)."""
+    betas = []
+    real = S.haze_from_depth
+    monkeypatch.setattr(S, "haze_from_depth", lambda x, d, beta, A: betas.append(beta) or real(x, d, beta, A))
+    x = np.full((16, 16, 3), 0.5, np.float32)
+    for i in range(400):
+        S.haze(x, np.random.default_rng(i), {"beta_log": True})
+    betas = np.array(betas)
+    assert betas.min() >= 0.1 and betas.max() <= 3.0
+    assert 0.37 < (betas < 0.45).mean() < 0.51      # log-uniform: ln(4.5) / ln(30) = 0.44
+    assert abs(np.median(betas) - np.sqrt(0.3)) < 0.12
+
+
 def test_motion_blur_with_a_delta_kernel_is_the_identity_and_blur_keeps_the_mean(image):
     p = {"noise_sigma": (0, 0), "quantize_prob": 0.0, "linear_light_prob": 0.0}
     delta = np.zeros((3, 3), np.float32)
