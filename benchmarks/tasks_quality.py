@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from restorecli import baselines as B  # noqa: E402
+from restorecli.ensemble import ENSEMBLE_SIZES  # noqa: E402
 from restorecli.train import synth  # noqa: E402
 from restorecli.train.data import BUILTIN_SPLITS, builtin_photo_paths  # noqa: E402
 
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
                     help="ours (restorecli/train/synth.py) and/or foreign (benchmarks/foreign_degradations.py)")
     ap.add_argument("--weights", action="append", default=[], metavar="TASK=FILE",
                     help="weights for 'ours' on a task (default: the registry's default for it)")
-    ap.add_argument("--ensemble", type=int, default=None,
+    ap.add_argument("--ensemble", type=int, default=None, choices=ENSEMBLE_SIZES,
                     help="geometric self-ensemble size for 'ours' (1, 2, 4, 8; default: each entry's own)")
     ap.add_argument("--json", default=None, help="also write the rows here")
     ap.add_argument("--no-cache", action="store_true", help="recompute the tuned baselines")

@@ -139,3 +139,16 @@ def test_init_can_leave_a_head_fresh():
     report = transfer_weights(dst, src.state_dict(), skip=["tail."])
     assert sorted(report["skipped"]) == ["prior_gain", "tail.bias", "tail.weight"]
     assert torch.equal(dst.tail.weight, fresh_tail) and torch.equal(dst.head.weight, src.head.weight)
+
+
+def test_guided_filter_is_exact_on_flat_regions_of_a_large_image():
+    """Running sums over 12 MP: a float32 summed-area table loses the variance of flat areas
+    (E[I^2] - E[I]^2 of 0.3-ish values), which then swamps eps; the filter must return the
+    flat value there."""
+    from restorecli.models.asmunet import guided_filter
+    guide = torch.full((1, 1, 3000, 4000), 0.9)
+    guide[..., :1500, :] = torch.rand(1, 1, 1500, 4000, generator=torch.Generator().manual_seed(0))
+    src = guide * 0.5 + 0.05
+    out = guided_filter(guide, src, 40, 1e-3)
+    assert out.dtype == torch.float32
+    assert torch.allclose(out[..., 2000:, 100:-100], torch.tensor(0.5), atol=1e-5)

@@ -106,6 +106,8 @@ def test_elliptic_disk_kernel_has_the_asked_axes_and_orientation():
     assert (k[c] > 0).sum() >= 11 and (k[:, c] > 0).sum() <= 7
     turned = S.disk_kernel(6.0, aspect=0.5, angle=90.0)  # the same ellipse along y
     assert np.allclose(turned, k.T, atol=1e-6) and abs(k.sum() - 1) < 1e-5
+    thin = S.disk_kernel(0.5, aspect=0.1)                 # thinner than the sub-pixel grid
+    assert np.isfinite(thin).all() and abs(thin.sum() - 1) < 1e-6
 
 
 def test_wide_snow_draws_elongated_flakes_but_the_presets_keep_round_ones():
@@ -121,10 +123,14 @@ def test_log_uniform_haze_density_favours_light_haze(monkeypatch):
     x = np.full((16, 16, 3), 0.5, np.float32)
     for i in range(400):
         S.haze(x, np.random.default_rng(i), {"beta_log": True})
+    monkeypatch.setattr(S, "haze_from_depth", real)
     betas = np.array(betas)
     assert betas.min() >= 0.1 and betas.max() <= 3.0
     assert 0.37 < (betas < 0.45).mean() < 0.51      # log-uniform: ln(4.5) / ln(30) = 0.44
     assert abs(np.median(betas) - np.sqrt(0.3)) < 0.12
+    with pytest.raises(ValueError, match="beta_log needs"):
+        S.haze(x, np.random.default_rng(0), {"beta_log": True, "beta": (0.0, 1.0)})
+    S.haze(x, np.random.default_rng(0), {"beta_log": True, "beta": 0.5})   # a fixed beta stays fixed
 
 
 def test_motion_blur_with_a_delta_kernel_is_the_identity_and_blur_keeps_the_mean(image):

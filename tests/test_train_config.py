@@ -49,6 +49,10 @@ def test_overrides_and_errors(tmp_path):
     path.write_text("[optim\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(path)
+    with pytest.raises(ConfigError, match="init_skip needs"):
+        config_from_dict({"model": {"init_skip": ["tail."]}})
+    with pytest.raises(ConfigError, match="init_skip must be a list"):
+        config_from_dict({"model": {"init": "w.safetensors", "init_skip": [""]}})
     path.write_text("# nothing but a comment\n")   # e.g. a failed `sed > recipe.toml`
     with pytest.raises(ConfigError, match="the config is empty"):
         load_config(path)

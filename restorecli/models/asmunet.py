@@ -22,12 +22,15 @@ trained ``unet-s`` initialises it (``[model] init`` in a recipe).
 the noise-level map conditions the denoiser; a trained ``asmunet-s`` initialises it, the new
 map's weights starting at zero.
 
-``asmunet-s-dcpres`` goes one step further and starts *as* the dark channel prior: its
-transmission is DCP's, refined by a guided filter (the classical method's full estimate), with
-the network adding a correction in logit space, ``t = sigmoid(gain * logit(t_dcp) + logit_net)``,
-and its light is DCP's plus a pooled correction. Both corrections start at zero, so the
-untrained model is DCP with a guided filter, and training only has to learn where DCP is
-wrong (too much haze removed from light haze, white objects taken for haze).
+``asmunet-s-dcpres`` goes one step further and starts from the dark channel prior: its
+transmission is DCP's (omega 0.95, 15-px patches) refined by a guided filter (radius 20,
+the classical method's full estimate), with the network adding a correction in logit space,
+``t = t_min + (1 - t_min) sigmoid(gain logit(t_gf) + logit_net)``, and its light is DCP's plus
+a pooled correction. Both corrections start at zero, so the untrained model dehazes as DCP
+with a guided filter does (with ``t_min + (1 - t_min) t_gf`` where DCP would clip at ``t0``),
+and training only has to learn where DCP is wrong (too much haze removed from light haze,
+white objects taken for haze). A guided filter looks ~50 px around each pixel, more than
+``--tile-overlap``'s default keeps: tiled runs differ from whole-image ones near tile edges.
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ import torch.nn.functional as F
 from .nlmunet import NLMUNet
 from .registry import ModelSpec, register_model
 
-__all__ = ["ASMUNet"]
+__all__ = ["ASMUNet", "guided_filter"]
 
 
 class ASMUNet(NLMUNet):
@@ -108,8 +111,7 @@ class ASMUNet(NLMUNet):
         """DCP's raw transmission smoothed by a guided filter with the luminance as guide
         (He et al., ECCV 2010): edges follow the image, blocks of the min-filter go."""
         gray = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).float()
-        r = min(self.gf_radius, (min(x.shape[-2:]) - 1) // 2)
-        return guided_filter(gray, raw.float(), r, self.gf_eps).clamp(0.0, 1.0)
+        return guided_filter(gray, raw.float(), self.gf_radius, self.gf_eps).clamp(0.0, 1.0)
 
     def estimate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(t, A)`` for hazy images ``x`` (N x 3 x H x W): ``t`` N x 1 x H x W, ``A`` N x 3 x 1 x 1."""
@@ -118,9 +120,8 @@ class ASMUNet(NLMUNet):
         maps = super().forward(inputs).float()
         weights = torch.softmax(maps[:, 1:2].flatten(2), dim=-1)            # N x 1 x HW
         if self.dcp_residual:
-            eps = 1e-3
-            prior = self.refined_transmission(x, raw).clamp(eps, 1.0 - eps)
-            logit = self.prior_gain * torch.log(prior / (1.0 - prior)) + maps[:, :1]
+            prior = self.refined_transmission(x, raw)
+            logit = self.prior_gain * torch.logit(prior, eps=1e-3) + maps[:, :1]
             t = self.t_min + (1.0 - self.t_min) * torch.sigmoid(logit)
             correction = (torch.tanh(maps[:, 2:5]).flatten(2) * weights).sum(-1)   # N x 3, in (-1, 1)
             A = (self._dcp_light_of(x.float()) + 0.5 * correction).clamp(0.0, 1.0)[..., None, None]
@@ -137,25 +138,34 @@ class ASMUNet(NLMUNet):
         return ((x.float() - A) / t + A).to(x.dtype)
 
 
+def _box_1d(x: torch.Tensor, r: int, dim: int) -> torch.Tensor:
+    """Mean over a 2r+1 window along ``dim``, shrunk at the borders (a running sum: O(1) per
+    pixel at any radius)."""
+    n = x.shape[dim]
+    s = F.pad(x.movedim(dim, -1), (1, 0)).cumsum(-1)
+    idx = torch.arange(n, device=x.device)
+    lo, hi = (idx - r).clamp(min=0), (idx + r + 1).clamp(max=n)
+    return ((s[..., hi] - s[..., lo]) / (hi - lo).to(s.dtype)).movedim(-1, dim)
+
+
 def _box(x: torch.Tensor, r: int) -> torch.Tensor:
-    """Mean over the (2r+1)^2 window, shrunk at the borders (summed-area table: O(1) per
-    pixel at any radius, as the guided filter's radius of 20-40 px needs)."""
-    n, c, h, w = x.shape
-    s = F.pad(x, (1, 0, 1, 0)).cumsum(-1).cumsum(-2)                  # N x C x (H+1) x (W+1)
-    ys, xs = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
-    y0, y1 = (ys - r).clamp(min=0), (ys + r + 1).clamp(max=h)
-    x0, x1 = (xs - r).clamp(min=0), (xs + r + 1).clamp(max=w)
-    total = (s[..., y1, :][..., x1] - s[..., y0, :][..., x1] - s[..., y1, :][..., x0] + s[..., y0, :][..., x0])
-    count = (y1 - y0)[:, None] * (x1 - x0)[None, :]
-    return total / count.to(x.dtype)
+    """Mean over the (2r+1)^2 window, shrunk at the borders; separable, so running sums stay
+    one row or column long."""
+    return _box_1d(_box_1d(x, r, -1), r, -2)
 
 
 def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float) -> torch.Tensor:
-    """He et al.'s guided filter, gray guide (N x 1 x H x W) on ``src`` (N x 1 x H x W)."""
-    mean_i, mean_p = _box(guide, r), _box(src, r)
-    a = (_box(guide * src, r) - mean_i * mean_p) / (_box(guide * guide, r) - mean_i * mean_i + eps)
+    """He et al.'s guided filter, gray guide (N x 1 x H x W) on ``src`` (N x 1 x H x W).
+
+    Computed in float64 where the device has it (not MPS): ``var = E[I^2] - E[I]^2`` cancels
+    badly in float32 on flat regions of large images, and ``eps`` is only 1e-3."""
+    dtype = torch.float32 if guide.device.type == "mps" else torch.float64
+    g, p = guide.to(dtype), src.to(dtype)
+    mean_i, mean_p = _box(g, r), _box(p, r)
+    var = (_box(g * g, r) - mean_i * mean_i).clamp(min=0.0)
+    a = (_box(g * p, r) - mean_i * mean_p) / (var + eps)
     b = mean_p - a * mean_i
-    return _box(a, r) * guide + _box(b, r)
+    return (_box(a, r) * g + _box(b, r)).to(src.dtype)
 
 
 def _register() -> None:

@@ -146,6 +146,11 @@ class TrainConfig:
             raise ConfigError('[optim] schedule = "time" needs [run] max_minutes > 0')
         if not (0 <= self.ema.decay < 1):
             raise ConfigError("[ema] decay must be in [0, 1)")
+        skip = self.model.init_skip
+        if not isinstance(skip, list) or not all(isinstance(k, str) and k for k in skip):
+            raise ConfigError('[model] init_skip must be a list of parameter names or prefixes, e.g. ["tail."]')
+        if skip and not self.model.init:
+            raise ConfigError("[model] init_skip needs [model] init (the weights it keeps some tensors from)")
         if self.data.patch_size <= 0 or self.data.batch_size <= 0:
             raise ConfigError("[data] patch_size and batch_size must be positive")
         if not (0 <= self.data.deadleaves_fraction <= 1):

@@ -163,6 +163,8 @@ def disk_kernel(radius: float, supersample: int = 8, aspect: float = 1.0, angle:
     else:
         m = ((xx ** 2 + yy ** 2) <= r * r).astype(np.float64)
     k = m.reshape(size, s, size, s).mean(axis=(1, 3))
+    if k.sum() <= 0:  # an ellipse thinner than the sub-pixel grid: a point
+        k[c, c] = 1.0
     return (k / k.sum()).astype(np.float32)
 
 
@@ -497,7 +499,12 @@ def haze(clean: np.ndarray, rng: np.random.Generator, params: Any = None) -> np.
     near = _u(rng, p.near)
     d = near + (1.0 - near) * d
     A = _tint(rng, _u(rng, p.light), p.light_tint)
-    beta = math.exp(_u(rng, (math.log(p.beta[0]), math.log(p.beta[1])))) if p.beta_log else _u(rng, p.beta)
+    if p.beta_log and not isinstance(p.beta, (int, float)):
+        if min(p.beta) <= 0:
+            raise ValueError(f"haze: beta_log needs a beta range above 0, got {tuple(p.beta)}")
+        beta = math.exp(_u(rng, (math.log(p.beta[0]), math.log(p.beta[1]))))
+    else:
+        beta = _u(rng, p.beta)
     y = haze_from_depth(x, d, beta, A)
     return _finish(y, rng, p.noise_sigma, p.quantize_prob)
 

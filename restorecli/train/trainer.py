@@ -240,7 +240,11 @@ class Trainer:
             if source not in reg:
                 raise ConfigError(f"[model] init = {source!r}: neither a file nor a weights name")
             path, _ = locate_entry(reg.get(source))
-        report = transfer_weights(self.model, read_state_dict(path), skip=self.cfg.model.init_skip)
+        skip = self.cfg.model.init_skip
+        unmatched = [p for p in skip if not any(k.startswith(p) for k in self.model.state_dict())]
+        if unmatched:
+            raise ConfigError(f"[model] init_skip: {', '.join(map(repr, unmatched))} match no parameter of {self.cfg.model.name}")
+        report = transfer_weights(self.model, read_state_dict(path), skip=skip)
         if self.dist.main:
             self.console.print(f"init from {source}: {len(report['copied'])} tensors copied, "
                                f"{len(report['sliced'])} sliced, {len(report['padded'])} padded, {len(report['skipped'])} left fresh")
