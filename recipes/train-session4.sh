@@ -1,6 +1,7 @@
 #!/bin/sh
-# The task recipes of session 4: two runs at a time, one core each (deblur-unet-s3 then
-# derain-unet-s4 on one core; dehaze-asmunet-s-dcpres, then defocus-unet-s3, on the other).
+# The task recipes of session 4: two runs at a time, one core each. As run: deblur-unet-s3
+# (stopped by hand after 22 min, no held-out gain), derain-unet-s4, desnow-unet-s3 on one core;
+# dehaze-asmunet-s-dcpres, dehaze-asmunet-s-dcpres2 on the other; defocus-unet-s3 on the first.
 # Each run writes runs/<name>/ and its weights there; its log goes to recipes/<name>.log and
 # the printed [[weights]] entry to recipes/<name>.entry.toml.
 # Needs the Debian photos first: python recipes/fetch_debian_photos.py
@@ -16,7 +17,7 @@ run() {
 if [ $# -gt 0 ]; then
     run "$@"
 else
-    run deblur-unet-s3 derain-unet-s4 &
-    run dehaze-asmunet-s-dcpres defocus-unet-s3
+    run derain-unet-s4 desnow-unet-s3 defocus-unet-s3 &
+    run dehaze-asmunet-s-dcpres dehaze-asmunet-s-dcpres2
     wait
 fi
