@@ -92,12 +92,12 @@ class ASMUNet(NLMUNet):
         idx = dark.flatten(1).topk(n, dim=1).indices                              # N x n
         return torch.gather(x.flatten(2), 2, idx[:, None].expand(-1, 3, -1)).mean(-1)
 
-    def dcp_transmission(self, x: torch.Tensor) -> torch.Tensor:
+    def dcp_transmission(self, x: torch.Tensor, light: torch.Tensor | None = None) -> torch.Tensor:
         """The dark channel prior's raw transmission (He et al.; omega 0.95, no refinement):
-        ``1 - 0.95 * minpool(min_c(I / A))``, ``A`` the dark channel's light of this input, or
-        of the whole image when :meth:`set_whole_image` fixed it."""
+        ``1 - 0.95 * minpool(min_c(I / A))``, ``A`` = ``light`` (N x 3) if given, else the dark
+        channel's light of this input, or of the whole image when :meth:`set_whole_image` fixed it."""
         x = x.float()
-        A = self._dcp_light_of(x)
+        A = self._dcp_light_of(x) if light is None else light
         norm = x / A.clamp(min=0.05)[..., None, None]
         return (1.0 - 0.95 * self._dark_channel(norm)).clamp(0.0, 1.0)
 
@@ -115,7 +115,8 @@ class ASMUNet(NLMUNet):
 
     def estimate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(t, A)`` for hazy images ``x`` (N x 3 x H x W): ``t`` N x 1 x H x W, ``A`` N x 3 x 1 x 1."""
-        raw = self.dcp_transmission(x) if self.dcp_guide else None
+        light = self._dcp_light_of(x.float()) if self.dcp_guide else None   # once: a top-k over the image
+        raw = self.dcp_transmission(x, light) if self.dcp_guide else None
         inputs = torch.cat([x, raw.to(x.dtype)], 1) if self.dcp_guide else x
         maps = super().forward(inputs).float()
         weights = torch.softmax(maps[:, 1:2].flatten(2), dim=-1)            # N x 1 x HW
@@ -124,7 +125,7 @@ class ASMUNet(NLMUNet):
             logit = self.prior_gain * torch.logit(prior, eps=1e-3) + maps[:, :1]
             t = self.t_min + (1.0 - self.t_min) * torch.sigmoid(logit)
             correction = (torch.tanh(maps[:, 2:5]).flatten(2) * weights).sum(-1)   # N x 3, in (-1, 1)
-            A = (self._dcp_light_of(x.float()) + 0.5 * correction).clamp(0.0, 1.0)[..., None, None]
+            A = (light + 0.5 * correction).clamp(0.0, 1.0)[..., None, None]
         else:
             t = self.t_min + (1.0 - self.t_min) * torch.sigmoid(maps[:, :1])
             colours = torch.sigmoid(maps[:, 2:5]).flatten(2)                 # N x 3 x HW
