@@ -152,3 +152,44 @@ def test_guided_filter_is_exact_on_flat_regions_of_a_large_image():
     out = guided_filter(guide, src, 40, 1e-3)
     assert out.dtype == torch.float32
     assert torch.allclose(out[..., 2000:, 100:-100], torch.tensor(0.5), atol=1e-5)
+
+
+def test_guided_upsample_follows_the_full_size_guide():
+    """When the small map is a linear function of the small guide, the fast guided filter
+    carries that function to the full-size guide: fine edges come back that the small map lacks."""
+    from restorecli.models.asmunet import guided_upsample
+
+    rng = np.random.default_rng(0)
+    guide = torch.from_numpy(rng.random((1, 1, 96, 128)))
+    small = torch.nn.functional.interpolate(guide, size=(24, 32), mode="area")
+    up = guided_upsample(small, 0.5 * small + 0.2, guide, r=2, eps=1e-9)
+    assert up.shape == guide.shape
+    assert float((up - (0.5 * guide + 0.2)).abs().max()) < 1e-4
+    bilinear = torch.nn.functional.interpolate(0.5 * small + 0.2, size=(96, 128), mode="bilinear")
+    assert float((bilinear - (0.5 * guide + 0.2)).abs().mean()) > 0.05
+
+
+def test_t_and_A_are_estimated_on_an_overview_of_a_large_image(monkeypatch):
+    torch.manual_seed(0)
+    net = create_model("asmunet-s-dcp").eval()
+    assert net.estimate_side > 0
+    net.estimate_side = 64
+    seen = []
+    real = type(net).estimate
+
+    def spy(self, x):
+        seen.append(tuple(x.shape[-2:]))
+        return real(self, x)
+
+    monkeypatch.setattr(type(net), "estimate", spy)
+    with torch.no_grad():
+        x = torch.rand(1, 3, 96, 160)
+        t, A = net.estimate_at_scale(x)
+        y = net(x)
+        small = torch.rand(1, 3, 48, 64)
+        t_small, _ = net.estimate_at_scale(small)
+    assert seen[0] == (40, 64) and seen[1] == (40, 64)    # 160 px wide -> a 64-px overview
+    assert seen[2] == (48, 64)                             # small inputs: estimated as they are
+    assert t.shape == (1, 1, 96, 160) and A.shape == (1, 3, 1, 1) and y.shape == x.shape
+    assert float(t.min()) >= net.t_min and float(t.max()) <= 1.0
+    assert t_small.shape == (1, 1, 48, 64)
