@@ -223,6 +223,11 @@ def _luma(x: torch.Tensor) -> torch.Tensor:
 # resolution 29.6 / 20.9 dB (light / dense haze), 96 px 32.2 / 22.3, 128 px 31.8 / 22.0,
 # 192 px 32.1 / 23.5, 256 px 31.8 / 23.2.
 ESTIMATE_SIDE = 192
+# With the network on the overview, the full-size work is the guided upsampling and the inversion:
+# 29 B/px of peak RSS growth measured for one fp32 restore_tensor call at 4000 x 6000 and at
+# 3000 x 4000 (dehaze-asmunet-s-dcp, CPU), so 24-MP photos run whole under --tile auto. (At full
+# resolution, estimate_side = 0, the U-Net's 800-950 B/px would apply.)
+BYTES_PER_PIXEL = 40.0
 
 
 def _register() -> None:
@@ -231,7 +236,7 @@ def _register() -> None:
         config=dict(widths=(32, 64, 128, 256), blocks=(1, 2, 2, 1), t_min=0.05, estimate_side=ESTIMATE_SIDE),
         size_multiple=8, in_channels=3, out_channels=3,
         family_default_for=("dehaze",),
-        bytes_per_pixel=950.0,  # unet-s's figure: the same backbone, two more output maps
+        bytes_per_pixel=BYTES_PER_PIXEL,
         description="unet-s estimating transmission and atmospheric light, inverting I = J t + A (1 - t); dehaze",
     ))
     register_model(ModelSpec(
@@ -239,7 +244,7 @@ def _register() -> None:
         config=dict(widths=(32, 64, 128, 256), blocks=(1, 2, 2, 1), t_min=0.05, dcp_guide=True, dcp_patch=15,
                     estimate_side=ESTIMATE_SIDE),
         size_multiple=8, in_channels=3, out_channels=3,
-        bytes_per_pixel=950.0,
+        bytes_per_pixel=BYTES_PER_PIXEL,
         description="asmunet-s guided by the dark channel prior's transmission map; dehaze",
     ))
     register_model(ModelSpec(
@@ -247,7 +252,7 @@ def _register() -> None:
         config=dict(widths=(32, 64, 128, 256), blocks=(1, 2, 2, 1), t_min=0.05, dcp_residual=True,
                     dcp_patch=15, gf_radius=20, gf_eps=1e-3, estimate_side=ESTIMATE_SIDE),
         size_multiple=8, in_channels=3, out_channels=3,
-        bytes_per_pixel=950.0,   # as asmunet-s-dcp: 800 measured for both at 1024x1024 (fp32, one call)
+        bytes_per_pixel=BYTES_PER_PIXEL,
         description="asmunet-s correcting the dark channel prior's guided-filter transmission and light; dehaze",
     ))
 
