@@ -193,3 +193,17 @@ def test_t_and_A_are_estimated_on_an_overview_of_a_large_image(monkeypatch):
     assert t.shape == (1, 1, 96, 160) and A.shape == (1, 3, 1, 1) and y.shape == x.shape
     assert float(t.min()) >= net.t_min and float(t.max()) <= 1.0
     assert t_small.shape == (1, 1, 48, 64)
+
+
+def test_a_24_mp_photo_is_dehazed_whole_under_tile_auto(monkeypatch, tmp_path):
+    """With t and A estimated on an overview, the full-size work is elementwise: no tiles
+    (which would each estimate their own t) are planned for a 24-MP photo on the CPU."""
+    import restorecli.restorer as restorer
+    from restorecli import Restorer
+    from restorecli.checkpoint import save_safetensors
+
+    monkeypatch.setattr(restorer, "free_memory", lambda device: 64 << 30)
+    path = tmp_path / "asm.safetensors"
+    save_safetensors(create_model("asmunet-s-dcpres").state_dict(), path, metadata={"arch": "asmunet-s-dcpres"})
+    r = Restorer("dehaze", weights=str(path), device="cpu")
+    assert r._plan_tile(torch.empty(1, 3, 4000, 6000, device="meta")) == 0
