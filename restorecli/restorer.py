@@ -98,6 +98,7 @@ class Restorer:
         self._ensembled = self_ensemble(self._net, self.ensemble)
         self.last_sigma: float | None = None  # what --sigma auto found, for messages
         self.last_tile: int = 0  # tile side actually used in the last call (0: whole)
+        self._told_whole = False  # warned once that --tile is not used (whole_image_only models)
 
     # -- options -------------------------------------------------------------------
     @staticmethod
@@ -275,6 +276,14 @@ class Restorer:
 
     def _plan_tile(self, x: torch.Tensor) -> int:
         h, w = x.shape[-2:]
+        if getattr(self.model, "whole_image_only", False):
+            # The network sees only an overview (asmunet); its full-size work is elementwise.
+            # Tiles would each estimate their own haze and show seams, and save no memory.
+            if self.tile not in ("auto", 0) and (self.tile < h or self.tile < w) and not self._told_whole:
+                self._told_whole = True
+                log.warning("%s estimates from an overview of the whole image and needs little memory "
+                            "(%g bytes/pixel): --tile %s not used", self.spec.name, self.bytes_per_pixel(), self.tile)
+            return 0
         if self.tile != "auto":
             return int(self.tile) if self.tile and (self.tile < h or self.tile < w) else 0
         budget = self.memory_budget()

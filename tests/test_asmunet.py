@@ -58,6 +58,7 @@ def test_tiles_share_the_light_estimated_from_the_whole_image(monkeypatch, tmp_p
     path = tmp_path / "asm.safetensors"
     save_safetensors(net.state_dict(), path, metadata={"arch": "asmunet-s"})
     r = Restorer("dehaze", weights=str(path), tile=64, tile_overlap=16)
+    r.model.estimate_side = 0   # at full resolution the network tiles (an out-of-memory fallback)
     seen = []
     real = type(r.model).estimate
 
@@ -207,3 +208,22 @@ def test_a_24_mp_photo_is_dehazed_whole_under_tile_auto(monkeypatch, tmp_path):
     save_safetensors(create_model("asmunet-s-dcpres").state_dict(), path, metadata={"arch": "asmunet-s-dcpres"})
     r = Restorer("dehaze", weights=str(path), device="cpu")
     assert r._plan_tile(torch.empty(1, 3, 4000, 6000, device="meta")) == 0
+
+
+def test_an_explicit_tile_is_not_used_when_the_network_sees_an_overview(tmp_path, caplog):
+    """Tiles would each estimate their own t (seams); the overview model runs whole and says so."""
+    from restorecli import Restorer
+    from restorecli.checkpoint import save_safetensors
+
+    torch.manual_seed(0)
+    path = tmp_path / "asm.safetensors"
+    save_safetensors(create_model("asmunet-s-dcpres").state_dict(), path, metadata={"arch": "asmunet-s-dcpres"})
+    img = (np.random.default_rng(0).random((150, 200, 3)) * 255).astype(np.uint8)
+    whole = np.asarray(Restorer("dehaze", weights=str(path), tile=0)(img))
+    tiled = Restorer("dehaze", weights=str(path), tile=64, tile_overlap=16)
+    with caplog.at_level("WARNING"):
+        out = np.asarray(tiled(img))
+        tiled(img)
+    assert tiled.last_tile == 0 and np.array_equal(out, whole)
+    notes = [r.getMessage() for r in caplog.records if "--tile 64 not used" in r.getMessage()]
+    assert len(notes) == 1   # once per Restorer

@@ -142,6 +142,12 @@ class ASMUNet(NLMUNet):
             A = self._light.to(A.device, A.dtype).expand_as(A)
         return t, A
 
+    @property
+    def whole_image_only(self) -> bool:
+        """True when the network runs on an overview (``estimate_side``): the Restorer then runs
+        whole images, as tiles would each estimate their own ``t`` and show seams."""
+        return self.estimate_side > 0
+
     def estimate_at_scale(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`estimate` on an overview of ``x`` no larger than ``estimate_side`` (when set and
         ``x`` is larger), its ``t`` brought back to full size by a fast guided filter.
