@@ -76,10 +76,16 @@ def plan_jobs(task: str, inputs: list[str], output: str | None, overwrite: bool 
     plan = JobPlan()
     if not inputs:
         raise UsageError("no input given (a file, a folder, or - for stdin)")
+    # Path("") is ".": an empty argument (an unset shell variable) would restore the whole
+    # current folder, or write into it.
+    if any(p == "" for p in inputs):
+        raise UsageError("empty input path (give a file, a folder, or - for stdin)")
+    if output == "":
+        raise UsageError("empty output path for -o (give a file, a folder, or - for stdout)")
     if STDIO in inputs:
         if len(inputs) > 1:
             raise UsageError("- (stdin) cannot be combined with other inputs")
-        dest = output if output not in (None, "") else STDIO
+        dest = output if output is not None else STDIO
         if dest != STDIO and Path(dest).is_dir():
             raise UsageError(f"-o {dest} is a folder; with stdin give an output file (or - for stdout)")
         plan.todo.append(Job(STDIO, dest, "<stdin>"))
@@ -250,12 +256,22 @@ class BatchRunner:
         return result
 
     def run_one(self, job: Job, progress: "_Progress | None" = None) -> None:
-        from .imageio import Image, encode_image, from_float, read_image, to_float, write_image
+        from .imageio import (Image, check_output_alpha, encode_image, format_from_path, from_float,
+                              read_image, to_float, write_image)
 
         source = sys.stdin.buffer.read() if job.source == STDIO else job.source
         if job.source == STDIO and not source:
             raise UsageError("no image data on standard input")
         img = read_image(source, max_pixels=self.max_pixels)
+        # What only the image shows, checked before the network runs on it.
+        if img.alpha is not None:
+            suffix = job.dest != STDIO and Path(job.dest).suffix
+            check_output_alpha(format_from_path(job.dest) if suffix else img.format)
+        if img.pixels.dtype.kind == "f" and not self.quiet:
+            share = out_of_range_share(img.pixels)
+            if share:
+                self._say(f"warning: {job.display}: {_percent(share)} of the pixels have values outside "
+                          "0-1, which are clipped (the networks take 0-1)")
         depth = self.bit_depth or img.bit_depth
         dtype = {8: np.uint8, 16: np.uint16, 32: np.float32}[depth]
         pixels = to_float(img.pixels)
@@ -273,14 +289,7 @@ class BatchRunner:
         if img.extra.get("n_frames", 1) > 1 and not self.quiet:
             self._say(f"note: {job.display} has {img.extra['n_frames']} frames/pages; only the first is restored")
         if job.dest == STDIO:
-            data = encode_image(out, format=img.format, bit_depth=self.bit_depth)
-            if sys.stdout is None:
-                raise RestoreError("standard output is closed")
-            try:
-                sys.stdout.buffer.write(data)
-                sys.stdout.buffer.flush()
-            except OSError as e:
-                raise RestoreError(f"cannot write to standard output: {e.strerror or e}") from None
+            write_stdout(encode_image(out, format=img.format, bit_depth=self.bit_depth))
         else:
             dest = Path(job.dest)
             try:
@@ -291,6 +300,37 @@ class BatchRunner:
             # bit_depth only when asked: otherwise the format may lower the input's depth
             # (16-bit PNG in, JPEG out) instead of refusing it.
             write_image(dest, out, format=fmt, bit_depth=self.bit_depth, overwrite=self.overwrite)
+
+
+def write_stdout(data: bytes) -> None:
+    """Write all of ``data`` to stdout, or raise RestoreError. A write may take only part of
+    it (at a file-size limit it returns a short count, and only the next one fails)."""
+    if sys.stdout is None:
+        raise RestoreError("standard output is closed")
+    out = sys.stdout.buffer
+    view = memoryview(data)
+    try:
+        while view:
+            n = out.write(view)
+            if not n:  # 0, or None from a non-blocking stream: nothing taken
+                raise RestoreError(f"cannot write to standard output: it stopped taking data after "
+                                   f"{len(data) - len(view):,} of {len(data):,} bytes")
+            view = view[n:]
+        out.flush()
+    except OSError as e:
+        raise RestoreError(f"cannot write to standard output: {e.strerror or e}") from None
+
+
+def out_of_range_share(pixels: np.ndarray) -> float:
+    """The share of pixels with a value outside [0, 1] in any channel (float images)."""
+    bad = (pixels < 0) | (pixels > 1)
+    if bad.ndim == 3:
+        bad = bad.any(axis=2)
+    return float(bad.mean())
+
+
+def _percent(share: float) -> str:
+    return "under 0.1%" if share < 0.001 else f"{share:.1%}"
 
 
 def eta_seconds(elapsed: float | None, done: float, total: float | None) -> float | None:

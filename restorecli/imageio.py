@@ -87,6 +87,7 @@ __all__ = [
     "encode_image",
     "write_image",
     "format_from_path",
+    "check_output_alpha",
     "to_float",
     "from_float",
 ]
@@ -223,6 +224,12 @@ def check_output_depth(fmt: str, bit_depth: int) -> None:
     """Raise :class:`ImageFormatError` when ``fmt`` cannot hold ``bit_depth`` (8, 16, 32 = float)."""
     fmt = _normalize_format(fmt)
     _target_depth(fmt, Image(np.zeros((1, 1), np.uint8)), np.zeros((1, 1), np.uint8), bit_depth)
+
+
+def check_output_alpha(fmt: str) -> None:
+    """Raise :class:`ImageFormatError` when ``fmt`` cannot store an alpha channel."""
+    if _normalize_format(fmt) == "JPEG":
+        raise ImageFormatError("JPEG cannot store an alpha channel; write PNG, TIFF or WebP to keep it")
 
 
 def _normalize_format(fmt: str) -> str:
@@ -1180,7 +1187,7 @@ def _encode_jpeg(pixels, alpha, exif, icc, extra, quality, source_format) -> byt
     from PIL import Image as PILImage
 
     if alpha is not None:
-        raise ImageFormatError("JPEG cannot store an alpha channel; write PNG, TIFF or WebP to keep it")
+        check_output_alpha("JPEG")
     if quality is None:
         est = extra.get("jpeg_quality") if source_format == "JPEG" else None
         quality = max(JPEG_QUALITY_FLOOR, int(est)) if est else DEFAULT_JPEG_QUALITY

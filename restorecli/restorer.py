@@ -77,6 +77,7 @@ class Restorer:
         if isinstance(tile_overlap, bool) or not isinstance(tile_overlap, int) or tile_overlap < 0:
             raise UsageError(f"--tile-overlap {tile_overlap!r}: expected a whole number of pixels, 0 or more")
         self.tile_overlap = int(tile_overlap)
+        self._check_overlap(self.tile, self.tile_overlap, 1)  # before any download; exact below
         self.sigma = self._check_sigma(sigma)
         self.batch_size = batch_size
         if ensemble is not None:  # before any download or build
@@ -84,6 +85,7 @@ class Restorer:
 
         self.weights: ResolvedWeights = resolve_weights(task, model, weights, registry=registry)
         self.spec = get_spec(self.weights.arch)
+        self._check_overlap(self.tile, self.tile_overlap, self.spec.size_multiple)
         self.precision = check_precision(self.device, precision, self.spec.precisions)
         net = self.spec.build(**self.weights.config)
         load_weights(net, self.weights.path, self.spec.name)
@@ -117,6 +119,21 @@ class Restorer:
         if 0 < tile < 32:
             raise UsageError(f"--tile {tile}: too small; use at least 32 (or 0 for the whole image)")
         return int(tile)
+
+    @staticmethod
+    def _check_overlap(tile: TileSetting, overlap: int, multiple: int) -> None:
+        """An explicit --tile must leave room for the overlap asked: the tiler would lower it
+        silently. (With --tile auto the tile is ours to choose, so lowering it is fine.)"""
+        if tile == "auto" or tile == 0:
+            return
+        from .tiling import max_overlap, tile_side
+
+        most = max_overlap(int(tile), multiple)
+        if overlap > most:
+            side = tile_side(int(tile), multiple)
+            half = "half the tile" if side == tile else \
+                f"half the {side}-px tiles used; sides are multiples of {multiple}"
+            raise UsageError(f"--tile-overlap {overlap} is too large for --tile {tile}: at most {most} ({half})")
 
     @staticmethod
     def _check_compile(compile: bool, device: torch.device) -> bool:

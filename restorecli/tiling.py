@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["pad_to_multiple", "run_whole", "run_tiled", "plan_axis", "axis_window", "choose_tile", "fit_tile",
-           "tile_grid", "TileProgress"]
+           "tile_grid", "tile_side", "max_overlap", "TileProgress"]
 
 TileProgress = Callable[[int, int], None]  # (tiles done, tiles total)
 
@@ -160,10 +160,20 @@ def count_tiles(h: int, w: int, tile: int, overlap: int, multiple: int) -> int:
     return len(ys) * len(xs)
 
 
+def tile_side(tile: int, multiple: int) -> int:
+    """The side ``run_tiled`` uses for ``tile``: rounded down to ``multiple`` (tiles need no padding)."""
+    return max(multiple, tile - tile % multiple)
+
+
+def max_overlap(tile: int, multiple: int) -> int:
+    """The largest overlap ``run_tiled`` keeps for ``tile``; a larger one is lowered to it."""
+    return tile_side(tile, multiple) // 2
+
+
 def tile_grid(h: int, w: int, tile: int, overlap: int, multiple: int) -> tuple[list[int], list[int], int, int]:
     """Where ``run_tiled`` puts its tiles: row starts, column starts, tile height, tile width."""
-    tile = max(multiple, tile - tile % multiple)  # tiles themselves need no padding
-    overlap = max(0, min(overlap, tile // 2))
+    tile = tile_side(tile, multiple)
+    overlap = max(0, min(overlap, max_overlap(tile, multiple)))
     th, tw = fit_tile(h, tile, overlap, multiple), fit_tile(w, tile, overlap, multiple)
     return plan_axis(h, th, overlap), plan_axis(w, tw, overlap), th, tw
 

@@ -234,3 +234,76 @@ def test_weights_for_another_task_are_named(photo_png, dehaze_weights):
     r = invoke("deblur", photo_png, "--weights", dehaze_weights)
     assert r.exit_code == 0, r.stderr
     assert "irnext-dehaze checkpoint" in r.stderr and "deblur" in r.stderr
+
+
+def test_empty_input_or_output_is_a_usage_error(tmp_path, photo, dehaze_weights, monkeypatch):
+    PILImage.fromarray(photo[:32, :32]).save(tmp_path / "a.png")
+    monkeypatch.chdir(tmp_path)  # "" must not be taken for this folder
+    for args in ([""], ["a.png", "-o", ""]):
+        r = invoke("dehaze", *args, "--weights", dehaze_weights)
+        assert r.exit_code == 2, (args, r.stderr)
+        assert r.stderr.startswith("error: empty ") and r.stderr.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_unknown_model_is_a_usage_error_naming_the_known_ones(photo_png, dehaze_weights):
+    for extra in ([], ["--weights", dehaze_weights], ["--weights", "denoise-nlmunet-s"]):
+        r = invoke("derain", photo_png, "-m", "foo", *extra)
+        assert r.exit_code == 2, (extra, r.stderr)
+        assert r.stderr.startswith("error: unknown model 'foo' (known: ") and r.stderr.count("\n") == 1
+        assert "irnext" in r.stderr and "irnext-dehaze" in r.stderr and "clginet-s" in r.stderr
+
+
+def test_explicit_tile_with_too_large_an_overlap_is_a_usage_error(photo_png, dehaze_weights, tmp_path):
+    r = invoke("dehaze", photo_png, "--weights", dehaze_weights, "--tile", "64", "--tile-overlap", "40")
+    assert r.exit_code == 2 and "--tile-overlap 40" in r.stderr and "--tile 64" in r.stderr
+    assert "at most 32" in r.stderr and not photo_png.with_name("photo_dehaze.png").exists()
+    for tile in ("64", "auto"):  # half the tile is kept as asked; auto tiles are ours to size
+        r = invoke("dehaze", photo_png, "--weights", dehaze_weights, "--tile", tile, "--tile-overlap", "32",
+                   "-o", tmp_path / f"t{tile}.png")
+        assert r.exit_code == 0, r.stderr
+
+
+def test_registered_weights_of_another_task_warn(photo_png, tmp_path):
+    from restorecli.weights.registry import package_dir
+
+    file = package_dir() / "weights" / "denoise-nlmunet-s.safetensors"
+    for weights in ("denoise-nlmunet-s", file):  # by name, or the same file by its path
+        r = invoke("deblur", photo_png, "-w", weights, "--ensemble", "1", "-o", tmp_path / "out.png", "--overwrite")
+        assert r.exit_code == 0, r.stderr
+        lines = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+        assert len(lines) == 1 and "trained for denoise, not deblur" in lines[0], r.stderr
+    r = invoke("denoise", photo_png, "-w", file, "--ensemble", "1", "-o", tmp_path / "out.png", "--overwrite")
+    assert r.exit_code == 0 and "warning" not in r.stderr
+
+
+def test_tiff_without_pages_is_one_error_line(tmp_path, dehaze_weights):
+    empty = tmp_path / "empty.tif"
+    empty.write_bytes(b"II*\x00\x00\x00\x00\x00")  # a header whose first page offset is 0
+    proc = subprocess.run([sys.executable, "-m", "restorecli", "dehaze", str(empty), "-q",
+                           "--weights", str(dehaze_weights)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    assert "empty.tif" in proc.stderr and "no image" in proc.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE short writes are Linux behaviour")
+def test_stdout_cut_short_by_a_file_size_limit_fails(tmp_path, photo, dehaze_weights):
+    import resource
+
+    src = tmp_path / "in.png"
+    PILImage.fromarray(photo[:96, :128]).save(src)
+    limit = 4096
+
+    def cap():  # the child's files may not grow past the limit (as `ulimit -f 4` does)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    out = tmp_path / "out.png"
+    with open(out, "wb") as stdout:
+        proc = subprocess.run([sys.executable, "-m", "restorecli", "dehaze", str(src), "-o", "-",
+                               "--weights", str(dehaze_weights)], stdout=stdout, stderr=subprocess.PIPE,
+                              text=True, timeout=300, preexec_fn=cap)
+    assert out.stat().st_size == limit  # the image is larger than that
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot write to standard output" in errors[0], proc.stderr

@@ -122,3 +122,16 @@ def test_every_user_error_shares_one_base_class(dehaze_weights):
         r(np.zeros((0, 5, 3), np.uint8))
     with pytest.raises(UsageError, match="NaN"):
         r(np.full((8, 8, 3), np.nan, np.float32))
+
+
+def test_overlap_an_explicit_tile_cannot_hold_is_refused(dehaze_weights):
+    w = str(dehaze_weights)
+    with pytest.raises(UsageError, match=r"--tile-overlap 40 is too large for --tile 64: at most 32"):
+        Restorer("dehaze", weights=w, tile=64, tile_overlap=40)
+    # irnext tiles are multiples of 32: --tile 100 cuts 96-px tiles, whose half is 48
+    with pytest.raises(UsageError, match=r"--tile-overlap 49 is too large for --tile 100: at most 48 .*96-px"):
+        Restorer("dehaze", weights=w, tile=100, tile_overlap=49)
+    assert Restorer("dehaze", weights=w, tile=100, tile_overlap=48).tile_overlap == 48
+    # with auto (or the whole image) the tiler still lowers it as it needs
+    assert Restorer("dehaze", weights=w, tile="auto", tile_overlap=1000).tile_overlap == 1000
+    assert Restorer("dehaze", weights=w, tile=0, tile_overlap=1000).tile_overlap == 1000

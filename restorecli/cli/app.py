@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 import traceback
 from typing import Callable, TypeVar
@@ -68,6 +69,9 @@ def _setup() -> None:
     # Denormal floats (common in barely trained or random networks) make CPU kernels
     # many times slower and carry no visible signal in an image: flush them to zero.
     torch.set_flush_denormal(True)
+    # tifffile logs what it finds wrong in a file as a bare stderr line (even with -q); we
+    # report those problems ourselves, as one-line errors.
+    logging.getLogger("tifffile").setLevel(logging.CRITICAL)
 
 
 def _register_commands() -> None:

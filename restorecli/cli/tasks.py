@@ -77,9 +77,9 @@ def run_task(task: str, inputs: list[str], output: str | None, model: str | None
     if task == "denoise" and str(sigma).lower() != "auto" and not restorer.conditioned_on_sigma and not quiet:
         err.print(f"note: {restorer.spec.name} is not conditioned on the noise level; --sigma has no effect",
                   soft_wrap=True)
-    note = _task_mismatch(task, restorer)
-    if note and not quiet:
-        err.print(f"note: {note}", soft_wrap=True, markup=False)
+    mismatch = _task_mismatch(task, restorer)
+    if mismatch and not quiet:
+        err.print(f"warning: {mismatch}", soft_wrap=True, markup=False)
     runner = BatchRunner(restorer, bit_depth=bit_depth, max_pixels=max_pixels, overwrite=overwrite,
                          console=err, quiet=quiet, debug=debug)
     result = runner.run(jobs)
@@ -100,7 +100,9 @@ def _task_mismatch(task: str, restorer) -> str | None:
     w = restorer.weights
     trained_for = w.info.get("task")
     if trained_for and trained_for != task:
-        return f"weights {w.name or w.path} were trained for {trained_for}, not {task}"
+        what = w.name or (f"{w.path} (registered as {w.info['registered_as']})" if w.info.get("registered_as")
+                          else w.path)
+        return f"weights {what} were trained for {trained_for}, not {task}"
     spec = restorer.spec
     made = spec.family_default_for
     if w.name is None and made and "*" not in made and task not in made:

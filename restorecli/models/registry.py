@@ -12,13 +12,14 @@ from typing import Any, Callable
 
 import torch.nn as nn
 
-from ..errors import RestoreError
+from ..errors import UsageError
 
 __all__ = ["ModelSpec", "register_model", "create_model", "list_models", "get_spec", "UnknownModelError"]
 
 
-class UnknownModelError(RestoreError, KeyError):
-    """Raised for a model name that is not registered; the message lists close names."""
+class UnknownModelError(UsageError, KeyError):
+    """Raised for a model name that is not registered (a usage error: exit 2); the message
+    lists the names accepted."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain
         return str(self.args[0]) if self.args else ""
@@ -101,8 +102,8 @@ def get_spec(name: str, task: str | None = None) -> ModelSpec:
         return sorted(members, key=lambda s: s.name)[0]
     choices = sorted(set(_REGISTRY) | {s.family for s in _REGISTRY.values()})
     close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    raise UnknownModelError(f"unknown model {name!r}.{hint} Known: {', '.join(choices)}")
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UnknownModelError(f"unknown model {name!r} (known: {', '.join(choices)}){hint}")
 
 
 def create_model(name: str, task: str | None = None, **overrides: Any) -> nn.Module:

@@ -147,11 +147,24 @@ def architecture_of_file(path: Path, task: str) -> str:
     return found[0]
 
 
-def _resolve_file(task: str, model: str | None, path: Path) -> ResolvedWeights:
+def _registered_task(info: dict[str, Any], registry: Registry | RegistryArg) -> None:
+    """A registered file given by its path or Hub address keeps its entry's task in ``info``
+    (so a run for another task can say so)."""
+    try:
+        reg = registry if isinstance(registry, Registry) else load_registry(registry)
+    except WeightsError:  # only for a message; a broken registry is reported where it is used
+        return
+    entry = next((e for e in reg if e.sha256 == info["sha256"]), None)
+    if entry is not None:
+        info.update(task=entry.task, registered_as=entry.name)
+
+
+def _resolve_file(task: str, model: str | None, path: Path, registry: RegistryArg) -> ResolvedWeights:
     from ..models import get_spec
 
     arch = get_spec(model, task).name if model is not None else architecture_of_file(path, task)
     info = {"source": "file", "sha256": sha256_file(path), "verified": False}
+    _registered_task(info, registry)
     return ResolvedWeights(path=path, arch=arch, info=info)
 
 
@@ -213,6 +226,7 @@ def _resolve_hub(task: str, model: str | None, uri: str, registry: Registry,
     arch = get_spec(model, task).name if model is not None else architecture_of_file(path, task)
     info = {"source": source, "sha256": sha, "verified": checked, "hub": ref.uri,
             "verified_against": "the Hub's ETag" if checked else None}
+    _registered_task(info, registry)
     return ResolvedWeights(path=path, arch=arch, info=info)
 
 
@@ -237,6 +251,12 @@ def resolve_weights(task: str, model: str | None = None, weights: str | os.PathL
     ``RESTORECLI_REGISTRY`` ones (what ``--registry`` gives). ``allow_download=False``
     never touches the network.
     """
+    if model is not None:
+        from ..models import get_spec
+
+        # A mistyped --model is a usage error, whatever --weights says (else it reads as
+        # "no default weights" or "file not found").
+        get_spec(model, task)
     if weights is None:
         reg = load_registry(registry)
         entry = reg.default_for(task, model)
@@ -249,7 +269,7 @@ def resolve_weights(task: str, model: str | None = None, weights: str | os.PathL
         return _resolve_hub(task, model, text, load_registry(registry), allow_download)
     path = Path(text).expanduser()
     if path.is_file():
-        return _resolve_file(task, model, path)
+        return _resolve_file(task, model, path, registry)
     if path.is_dir():
         raise WeightsError(f"--weights {text}: is a folder, not a weights file")
     reg = load_registry(registry)

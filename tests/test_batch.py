@@ -1,0 +1,125 @@
+"""The batch loop without a network: planning, stdout writes, per-image checks and warnings."""
+from __future__ import annotations
+
+import io
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from rich.console import Console
+
+from restorecli.batch import BatchRunner, Job, JobPlan, plan_jobs, write_stdout
+from restorecli.errors import RestoreError, UsageError
+
+
+class IdentityRestorer:
+    """Stands in for a Restorer: returns its input clipped, and counts its calls."""
+
+    sigma = "auto"
+    last_sigma = None
+
+    def __init__(self):
+        self.calls = 0
+
+    def tiles_for(self, h: int, w: int) -> int:
+        return 1
+
+    def __call__(self, pixels: np.ndarray, progress=None) -> np.ndarray:
+        self.calls += 1
+        return np.clip(pixels, 0, 1)
+
+
+def run(plan: JobPlan, quiet: bool = False) -> tuple[object, str, IdentityRestorer]:
+    restorer = IdentityRestorer()
+    text = io.StringIO()
+    console = Console(file=text, width=300, highlight=False)
+    result = BatchRunner(restorer, console=console, quiet=quiet).run(plan)
+    return result, text.getvalue(), restorer
+
+
+class ShortWrites:
+    """A stdout buffer that takes at most ``chunk`` bytes per write, and none past ``limit``."""
+
+    def __init__(self, chunk: int, limit: int | None = None):
+        self.chunk, self.limit, self.data = chunk, limit, bytearray()
+
+    def write(self, b) -> int:
+        room = len(b) if self.limit is None else max(0, self.limit - len(self.data))
+        n = min(self.chunk, len(b), room)
+        self.data += bytes(b[:n])
+        return n
+
+    def flush(self) -> None:
+        pass
+
+
+class FakeStdout:
+    def __init__(self, buffer):
+        self.buffer = buffer
+
+
+@pytest.mark.parametrize("inputs,output", [([""], None), (["a.png", ""], None), (["-"], ""), (["a.png"], "")])
+def test_empty_paths_are_usage_errors(tmp_path, monkeypatch, inputs, output):
+    monkeypatch.chdir(tmp_path)
+    PILImage.new("RGB", (8, 8)).save(tmp_path / "a.png")  # "" must not mean this folder
+    with pytest.raises(UsageError, match="empty (input|output) path"):
+        plan_jobs("deblur", inputs, output)
+
+
+def test_stdout_short_writes_are_continued(monkeypatch):
+    buf = ShortWrites(chunk=7)
+    monkeypatch.setattr(sys, "stdout", FakeStdout(buf))
+    data = bytes(range(256)) * 10
+    write_stdout(data)
+    assert bytes(buf.data) == data
+
+
+def test_stdout_that_stops_taking_data_is_an_error(monkeypatch):
+    monkeypatch.setattr(sys, "stdout", FakeStdout(ShortWrites(chunk=100, limit=250)))
+    with pytest.raises(RestoreError, match="cannot write to standard output.*250 of 1,000 bytes"):
+        write_stdout(b"x" * 1000)
+
+
+def test_stdout_failure_fails_the_image(tmp_path, monkeypatch):
+    src = tmp_path / "a.png"
+    PILImage.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(src)
+    buf = ShortWrites(chunk=64, limit=500)
+    monkeypatch.setattr(sys, "stdout", FakeStdout(buf))
+    result, said, _ = run(plan_jobs("deblur", [str(src)], "-"))
+    assert result.failed == 1 and result.done == 0
+    assert said.count("\n") == 1 and "error:" in said and "cannot write to standard output" in said
+    assert len(buf.data) == 500
+
+
+def _float_tiff(path, pixels: np.ndarray) -> None:
+    import tifffile
+    tifffile.imwrite(path, pixels.astype(np.float32), photometric="rgb")
+
+
+def test_out_of_range_float_input_is_named_with_its_share(tmp_path):
+    hdr = np.full((10, 10, 3), 0.5, np.float32)
+    hdr[:2, :, 0] = 4.0  # 20 pixels above 1 in one channel
+    hdr[2, :5, 2] = -0.5  # 5 below 0
+    _float_tiff(tmp_path / "hdr.tif", hdr)
+    _float_tiff(tmp_path / "ok.tif", np.full((10, 10, 3), 0.25, np.float32))
+    plan = plan_jobs("deblur", [str(tmp_path / "hdr.tif"), str(tmp_path / "ok.tif")], str(tmp_path / "out"))
+    result, said, _ = run(plan)
+    assert result.done == 2
+    warnings = [line for line in said.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "hdr.tif" in warnings[0] and "25.0%" in warnings[0] and "clipped" in warnings[0]
+    _, said, _ = run(plan_jobs("deblur", [str(tmp_path / "hdr.tif")], str(tmp_path / "q.tif")), quiet=True)
+    assert said == ""
+
+
+def test_alpha_for_jpeg_is_refused_before_the_network_runs(tmp_path):
+    rgba, rgb = tmp_path / "rgba.png", tmp_path / "rgb.png"
+    PILImage.new("RGBA", (16, 16), (10, 20, 30, 128)).save(rgba)
+    PILImage.new("RGB", (16, 16), (10, 20, 30)).save(rgb)
+    plan = JobPlan(todo=[Job(str(rgba), str(tmp_path / "a.jpg"), "rgba.png"),
+                         Job(str(rgb), str(tmp_path / "b.jpg"), "rgb.png")])
+    result, said, restorer = run(plan)
+    assert result.failed == 1 and result.done == 1
+    assert restorer.calls == 1  # only the image that can be written was restored
+    assert "rgba.png: JPEG cannot store an alpha channel" in said
+    assert not (tmp_path / "a.jpg").exists() and (tmp_path / "b.jpg").is_file()
