@@ -418,3 +418,143 @@ def test_the_docs_list_the_published_numbers():
             ssim = "-" if p.ssim is None else f"{p.ssim:g}"
             assert any(f"`{name}`" in line and f"| {p.model} | {p.psnr:.2f} | {ssim} |" in line
                        for line in doc.splitlines()), (name, p)
+
+
+# -- predictions must be matched unambiguously -------------------------------------------------
+
+def bench_json(root: Path, preds: Path, out: Path, name: str = "gopro", *extra: str):
+    result = CliRunner().invoke(app, ["bench", "-d", name, "-r", str(root), "-p", str(preds),
+                                      "--json", str(out), *extra])
+    return result, json.loads(out.read_text())
+
+
+def test_a_missing_prediction_is_never_taken_from_another_input(tmp_path):
+    """GoPro frames repeat their names across scenes (and RSBlur's are all real_blur.png): with
+    one restored frame missing, the other scene's frame of the same name must not be scored."""
+    rng = np.random.default_rng(0)
+    root, pairs, _, _ = build_gopro(tmp_path / "data", rng)
+    preds = tmp_path / "preds"  # a folder run on GOPRO_Large/test: the tree starts below test/
+    for rel, tgt in pairs.items():
+        save(preds / Path(rel).relative_to("test"), load(root / tgt))
+    missing = "test/GOPR0384_11_00/blur/000002.png"
+    (preds / Path(missing).relative_to("test")).unlink()
+    save(preds / "GOPR0384_11_00" / "sharp" / "000002.png", picture(rng))  # a folder run writes these too
+    result, data = bench_json(root, preds, tmp_path / "r.json")
+    assert result.exit_code == 1
+    assert [f["path"] for f in data["failed"]] == [missing]
+    assert "no restored image" in data["failed"][0]["error"]
+    assert data["count"] == len(pairs) - 1
+
+    root, pairs, _, _ = build_rsblur(tmp_path / "rs", rng)
+    preds = tmp_path / "rs_preds"
+    for rel, tgt in pairs.items():
+        save(preds / rel, load(root / tgt))
+    gone = sorted(pairs)[0]
+    (preds / gone).unlink()
+    result, data = bench_json(root, preds, tmp_path / "rs.json", "rsblur")
+    assert result.exit_code == 1 and [f["path"] for f in data["failed"]] == [gone]
+
+
+def test_a_flat_predictions_folder_is_used_only_where_names_are_unique(tmp_path):
+    rng = np.random.default_rng(0)
+    root, pairs, _, _ = build_sots_outdoor(tmp_path / "sots", rng)
+    flat = tmp_path / "flat"
+    for rel, tgt in pairs.items():
+        save(flat / Path(rel).with_suffix(".png").name, degrade(rng, load(root / tgt)))
+    result, data = bench_json(root, flat, tmp_path / "s.json", "sots-outdoor")
+    assert result.exit_code == 0, result.output
+    assert data["count"] == len(pairs)
+
+    root, pairs, _, _ = build_gopro(tmp_path / "gopro", rng)
+    flat = tmp_path / "flat_gopro"  # 000001.png could be either scene's frame: none is guessed
+    for rel, tgt in pairs.items():
+        save(flat / Path(rel).name, load(root / tgt))
+    result, data = bench_json(root, flat, tmp_path / "g.json")
+    assert result.exit_code == 1 and data["count"] == 0 and len(data["failed"]) == len(pairs)
+
+
+def test_a_prediction_at_the_inputs_own_path_wins(tmp_path):
+    rng = np.random.default_rng(0)
+    root, pairs, _, _ = build_sots_indoor(tmp_path / "data", rng)
+    preds = tmp_path / "preds"
+    for rel, tgt in pairs.items():
+        target = load(root / tgt)
+        crop = target[2:38, 2:42]
+        save(preds / rel, crop)  # perfect, at the full relative path
+        save(preds / "elsewhere" / rel, degrade(rng, crop))  # a deeper tree that also fits
+    result, data = bench_json(root, preds, tmp_path / "r.json", "sots-indoor")
+    assert result.exit_code == 0, result.output
+    assert all(i["psnr"] is None for i in data["images"])  # identical: infinite PSNR, the exact path won
+
+
+# -- --save and the reports never write into the dataset --------------------------------------
+
+def test_save_refuses_the_datasets_own_files(tmp_path):
+    rng = np.random.default_rng(0)
+    root, pairs, _, _ = build_gopro(tmp_path / "data", rng)
+    before = {p: p.read_bytes() for p in root.rglob("*.png")}
+    for args in (["--save", str(root), "--overwrite"],  # the dataset root: blur/x.png is the input
+                 ["--json", str(root / sorted(pairs.values())[0])]):  # a ground-truth file
+        result = CliRunner().invoke(app, ["bench", "-d", "gopro", "-r", str(root), *args])
+        assert result.exit_code == 2, result.output
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "would overwrite the dataset's" in errors[0], result.stderr
+    assert {p: p.read_bytes() for p in root.rglob("*.png")} == before
+
+    root, pairs, _, _ = build_sots_outdoor(tmp_path / "sots", rng)  # .jpg inputs are saved as .png
+    hazy = root / "test"
+    result = CliRunner().invoke(app, ["bench", "-d", "sots-outdoor", "-r", str(root), "--save", str(root)])
+    assert result.exit_code == 2 and "beside the dataset's test input" in result.stderr, result.output
+    assert sorted(p.name for p in (hazy / "hazy").iterdir()) == sorted(Path(r).name for r in pairs)
+
+
+# -- layouts ---------------------------------------------------------------------------------
+
+def test_a_gopro_scene_without_ground_truth_is_refused_by_name(tmp_path):
+    import shutil
+    rng = np.random.default_rng(0)
+    root, *_ = build_gopro(tmp_path / "data", rng)
+    shutil.rmtree(root / "test" / "GOPR0410_11_00" / "sharp")
+    with pytest.raises(LayoutError, match="GOPR0410_11_00.*no sharp/"):
+        find_samples(get_dataset("gopro"), root)
+    result = CliRunner().invoke(app, ["bench", "-d", "gopro", "-r", str(root), "-p", str(root)])
+    assert result.exit_code == 2 and "GOPR0410_11_00" in result.stderr
+    (root / "test" / "GOPR0384_11_00" / "sharp" / "000002.png").unlink()  # one file: refused alike
+    shutil.rmtree(root / "test" / "GOPR0410_11_00")
+    with pytest.raises(LayoutError, match="GOPR0384_11_00.*no ground truth"):
+        find_samples(get_dataset("gopro"), root)
+
+
+def test_rain100_in_jorders_release_layout(tmp_path):
+    """JORDER's release: rain_data_test_<Light|Heavy>/rain/X2/norain-Nx2.png with norain/norain-N.png."""
+    rng = np.random.default_rng(0)
+    for name, kind in (("rain100l", "Light"), ("rain100h", "Heavy")):
+        root = tmp_path / name
+        folder = root / f"rain_data_test_{kind}"
+        pairs_in(folder, rng, [(f"rain/X2/norain-{i}x2.png", f"norain/norain-{i}.png") for i in (1, 2, 10)])
+        for base in (root, folder):  # the folder itself, or the one holding it
+            samples = find_samples(get_dataset(name), base)
+            assert [s.input_path for s in samples] == [folder / "rain" / "X2" / f"norain-{i}x2.png"
+                                                       for i in (1, 2, 10)]
+            assert [s.target_path for s in samples] == [folder / "norain" / f"norain-{i}.png" for i in (1, 2, 10)]
+    with pytest.raises(LayoutError):  # the Light set is not Rain100H
+        find_samples(get_dataset("rain100h"), tmp_path / "rain100l" / "rain_data_test_Light")
+
+
+# -- messages --------------------------------------------------------------------------------
+
+def test_notes_are_whole_lines_when_stderr_is_not_a_terminal(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    rng = np.random.default_rng(0)
+    root, pairs, _, _ = build_gopro(tmp_path / "data", rng)
+    result = CliRunner().invoke(app, ["bench", "-d", "gopro", "-r", str(root), "-p", str(root / "test")])
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("note: 4 test images found") and line.endswith("published ones")
+               for line in lines), result.stderr
+
+
+def test_a_missing_weights_file_is_a_usage_error(tmp_path):
+    rng = np.random.default_rng(0)
+    root, *_ = build_gopro(tmp_path / "data", rng)
+    result = CliRunner().invoke(app, ["bench", "-d", "gopro", "-r", str(root), "-w", "nonexist.safetensors"])
+    assert result.exit_code == 2 and "weights file not found: nonexist.safetensors" in result.stderr

@@ -4,7 +4,10 @@
 expects: files stored with LFS get a 302 to another host name (``localhost`` instead of
 ``127.0.0.1``, like a CDN) with ``X-Linked-Etag`` (the sha256) and ``X-Linked-Size``; small
 files a 200 with a git-sha1 ``ETag``; both carry ``X-Repo-Commit``. Missing repos, revisions
-and files get the Hub's ``X-Error-Code``. Every request is recorded.
+and files get the Hub's ``X-Error-Code``. Every request is recorded. A test can move ``main``
+to another commit (``main_commit``), have the CDN send damaged bytes for a file (``damage``)
+or cut every transfer short (``truncate``), or drop ``X-Repo-Commit`` (``hub_headers``), as
+a proxy or a plain web server would.
 
 In-process tests set the environment with monkeypatch (restorecli reads ``HF_ENDPOINT``,
 ``HF_HOME`` and ``HF_HUB_OFFLINE`` at each call); the CLI tests run ``restore`` in a
@@ -39,6 +42,10 @@ class FakeHub:
         self.repos: dict[str, dict[str, tuple[bytes, bool]]] = {}
         self.requests: list[tuple[str, str]] = []
         self.lock = threading.Lock()
+        self.main_commit = COMMIT
+        self.damaged: dict[str, bytes] = {}  # sha256 -> the bytes the CDN sends instead
+        self.truncate = False
+        self.hub_headers = True
         hub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -64,8 +71,18 @@ class FakeHub:
 
     def reset(self) -> None:
         self.repos.clear()
+        self.main_commit = COMMIT
+        self.damaged.clear()
+        self.truncate = False
+        self.hub_headers = True
         with self.lock:
             self.requests.clear()
+
+    def damage(self, data: bytes) -> bytes:
+        """The CDN sends these bytes (same length, last byte flipped) for ``data`` from now on."""
+        bad = data[:-1] + bytes([data[-1] ^ 0xFF])
+        self.damaged[hashlib.sha256(data).hexdigest()] = bad
+        return bad
 
     def count(self, method: str | None = None, kind: str | None = None) -> int:
         """Requests seen; ``kind``: "resolve", "cdn" or "api"."""
@@ -101,6 +118,12 @@ class FakeHub:
             for files in self.repos.values():
                 for data, _ in files.values():
                     if hashlib.sha256(data).hexdigest() == sha:
+                        data = self.damaged.get(sha, data)
+                        if self.truncate and body:  # announce it all, send half, hang up
+                            self._send(h, 200, {"Content-Type": "application/octet-stream",
+                                                "Content-Length": str(len(data))}, data[:len(data) // 2])
+                            h.close_connection = True
+                            return
                         return self._send(h, 200, {"Content-Type": "application/octet-stream"}, data, body)
             return self._send(h, 404, {})
         parts = path.strip("/").split("/")
@@ -110,25 +133,27 @@ class FakeHub:
         if repo_id not in self.repos:
             return self._send(h, 401, {"X-Error-Code": "RepoNotFound",
                                        "X-Error-Message": "Repository not found"}, b"", body)
-        if revision not in ("main", COMMIT):
+        if revision not in ("main", COMMIT, self.main_commit):
             return self._send(h, 404, {"X-Error-Code": "RevisionNotFound",
                                        "X-Error-Message": "Invalid rev id"}, b"", body)
+        commit = self.main_commit if revision == "main" else revision
         if filename not in self.repos[repo_id]:
-            return self._send(h, 404, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": COMMIT,
+            return self._send(h, 404, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": commit,
                                        "X-Error-Message": "Entry not found"}, b"", body)
         data, lfs = self.repos[repo_id][filename]
+        hub = {"X-Repo-Commit": commit} if self.hub_headers else {}
         if lfs:
             sha = hashlib.sha256(data).hexdigest()
             return self._send(h, 302, {
                 "Location": f"http://localhost:{self.port}/cdn/{sha}",
-                "X-Repo-Commit": COMMIT,
+                **hub,
                 "X-Linked-Etag": f'"{sha}"',
                 "X-Linked-Size": str(len(data)),
                 "ETag": '"' + hashlib.sha1(b"pointer " + sha.encode()).hexdigest() + '"',
                 "Content-Length": "0",
             }, b"", body)
         git_sha1 = hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()
-        return self._send(h, 200, {"X-Repo-Commit": COMMIT, "ETag": f'"{git_sha1}"',
+        return self._send(h, 200, {**hub, "ETag": f'"{git_sha1}"',
                                    "Content-Type": "application/octet-stream"}, data, body)
 
     def close(self) -> None:
@@ -327,6 +352,116 @@ def test_hf_uri_of_a_registered_file_uses_the_entry(hub, tmp_path):
     assert got.name == "haze-lab" and got.arch == "irnext-dehaze"
 
 
+@pytest.fixture
+def no_symlinks(monkeypatch):
+    """A Hub cache without symlinks (HF_HUB_DISABLE_SYMLINKS=1, or Windows without developer
+    mode): snapshot files are plain copies, and the blob name (the Hub's hash) is not visible."""
+    from huggingface_hub import constants
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_SYMLINKS", True)
+
+
+def closed_port_endpoint() -> str:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def repo_files(tmp_path: Path, repo: str = "lab--irnext") -> list[Path]:
+    """Every file the cache holds for a repo (snapshots and blobs), locks and refs aside."""
+    root = tmp_path / "hf" / "hub" / f"models--{repo}"
+    return sorted(p for p in root.rglob("*") if p.is_file() and "refs" not in p.parts) if root.exists() else []
+
+
+def test_damaged_download_is_refused_and_removed_without_symlinks(hub, tmp_path, no_symlinks):
+    hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    hub.damage(PAYLOAD)  # same length, wrong content: only the hash tells
+    uri = "hf://lab/irnext/model.safetensors"
+    with pytest.raises(ChecksumError) as e:
+        resolve_weights("dehaze", model="irnext", weights=uri)
+    message = str(e.value)
+    assert "does not match the Hub's checksum" in message and "removed" in message
+    assert "delete it and download again" not in message  # it was just downloaded, and is gone
+    assert cached_file(HubRef("lab/irnext", "model.safetensors")) is None
+    assert repo_files(tmp_path) == []  # neither the snapshot copy nor a blob is kept
+
+    hub.damaged.clear()  # the server is fixed: the next run downloads the good file
+    got = resolve_weights("dehaze", model="irnext", weights=uri)
+    assert got.path.read_bytes() == PAYLOAD and got.info["verified"] is True
+    assert not got.path.is_symlink()
+
+
+def test_damaged_cached_copy_is_replaced_without_symlinks(hub, tmp_path, no_symlinks):
+    """huggingface_hub's force_download keeps an existing snapshot file when it cannot link:
+    the damaged copy must be removed before the new download, or the new one is never used."""
+    sha = hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", sha))
+    path = resolve_weights("dehaze", weights="haze-lab", registry=reg).path
+    assert not path.is_symlink()
+    path.write_bytes(PAYLOAD[:-1] + bytes([PAYLOAD[-1] ^ 0xFF]))
+    fixed = resolve_weights("dehaze", weights="haze-lab", registry=reg)
+    assert fixed.info["source"] == "download" and fixed.path.read_bytes() == PAYLOAD
+
+    # The same without a registry entry: the HEAD on main gives the Hub's hash to check against.
+    fixed.path.write_bytes(PAYLOAD[::-1])
+    got = resolve_weights("dehaze", model="irnext", weights="hf://lab/irnext/model.safetensors")
+    assert got.info["source"] == "download" and got.path.read_bytes() == PAYLOAD
+    assert got.info["verified"] is True
+
+
+def test_a_branch_is_asked_about_once_and_followed_when_it_moves(hub, tmp_path, monkeypatch):
+    hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    uri = "hf://lab/irnext/model.safetensors"  # main
+    first = resolve_weights("dehaze", model="irnext", weights=uri)
+    assert first.info["source"] == "download"
+
+    before = len(hub.requests)
+    again = resolve_weights("dehaze", model="irnext", weights=uri)
+    assert again.info["source"] == "cache" and again.path == first.path and "note" not in again.info
+    assert hub.requests[before:] == [("HEAD", "/lab/irnext/resolve/main/model.safetensors")]  # one HEAD
+
+    newer = os.urandom(150_000)
+    hub.add("lab/irnext", "model.safetensors", newer)
+    hub.main_commit = "fedcba9876543210fedcba9876543210fedcba98"
+    moved = resolve_weights("dehaze", model="irnext", weights=uri)
+    assert moved.info["source"] == "download" and moved.path.read_bytes() == newer
+    assert hub.main_commit in moved.path.parts
+
+    before = len(hub.requests)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline = resolve_weights("dehaze", model="irnext", weights=uri)
+    assert offline.path == moved.path and len(hub.requests) == before
+    assert "offline" in offline.info["note"] and "cached copy" in offline.info["note"]
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_endpoint())
+    unreachable = resolve_weights("dehaze", model="irnext", weights=uri)
+    assert unreachable.path == moved.path and unreachable.info["source"] == "cache"
+    assert "cannot reach the Hub" in unreachable.info["note"] and "cached copy" in unreachable.info["note"]
+
+
+def test_a_server_that_is_not_a_hub_is_named_as_such(hub, tmp_path):
+    hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    hub.hub_headers = False  # a plain web server, or a proxy's page: no X-Repo-Commit
+    with pytest.raises(HubError) as e:
+        resolve_weights("dehaze", model="irnext", weights="hf://lab/irnext/model.safetensors")
+    assert "not as a Hugging Face Hub" in str(e.value) and "offline" not in str(e.value)
+    assert hub.body_downloads() == 0
+
+
+def test_corrupt_cached_copy_with_the_hub_out_of_reach_says_it_is_there_but_corrupt(hub, tmp_path, monkeypatch):
+    sha = hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", sha))
+    path = resolve_weights("dehaze", weights="haze-lab", registry=reg).path
+    Path(os.path.realpath(path)).write_bytes(PAYLOAD[::-1])
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_endpoint())
+    for weights in ("haze-lab", "hf://lab/irnext/model.safetensors"):
+        with pytest.raises(ChecksumError) as e:
+            resolve_weights("dehaze", model="irnext", weights=weights, registry=reg if weights == "haze-lab" else None)
+        message = str(e.value)
+        assert "cannot reach the Hub" in message and "is there but" in message, message
+        assert "not in the Hugging Face cache" not in message
+
+
 # ----------------------------------------------------------------------------- the CLI
 # `restore weights ...` in-process (CliRunner; the environment set as above), and the
 # commands that must prove the environment works in a fresh process, in a subprocess.
@@ -383,6 +518,16 @@ def test_cli_unknown_name_is_one_line_with_close_names(hub, tmp_path):
     assert unknown.exit_code == 2
     assert "no weights named 'haze-lb'" in one_line_error(unknown)
     assert "Did you mean: haze-lab?" in unknown.stderr
+    assert hub.requests == []
+
+
+def test_cli_malformed_hub_address_is_a_usage_error(hub, tmp_path):
+    src = _tiny_png(tmp_path / "in.png")
+    for args in (["weights", "download", "hf://lab/model.safetensors"],
+                 ["dehaze", str(src), "-o", str(tmp_path / "out.png"), "--weights", "hf://lab/model.safetensors"]):
+        result = invoke(args)
+        assert result.exit_code == 2, result.stderr
+        assert "expected hf://owner/repo/path/to/file" in one_line_error(result)
     assert hub.requests == []
 
 
@@ -448,3 +593,28 @@ def test_cli_task_refuses_weights_with_a_wrong_sha256_and_writes_nothing(hub, tm
     assert "sha256 mismatch" in one_line_error(run)
     assert hub.body_downloads() == 1
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".png") == ["in.png"]
+
+
+def test_cli_cut_short_download_is_one_line_saying_so(hub, tmp_path):
+    """huggingface_hub retries a cut transfer and logs each try; the CLI shows our line only."""
+    hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    hub.truncate = True
+    run = run_cli(["weights", "download", "hf://lab/irnext/model.safetensors"], cli_env(hub, tmp_path), tmp_path)
+    assert run.returncode == 1
+    message = one_line_error(run)
+    assert "cut short" in message and "offline" not in message
+    assert run.stderr.strip().splitlines() == [message], run.stderr  # nothing from the library
+    assert cached_file(HubRef("lab/irnext", "model.safetensors")) is None
+
+
+def test_cli_notes_a_cached_branch_used_with_the_hub_out_of_reach(hub, tmp_path):
+    hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    uri = "hf://lab/irnext/model.safetensors"
+    first = run_cli(["weights", "download", uri], cli_env(hub, tmp_path), tmp_path)
+    assert first.returncode == 0 and "downloaded" in first.stderr, first.stderr
+    again = run_cli(["weights", "download", uri], cli_env(hub, tmp_path, HF_ENDPOINT=closed_port_endpoint()),
+                    tmp_path)
+    assert again.returncode == 0, again.stderr
+    notes = [line for line in again.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "cannot reach the Hub" in notes[0] and "cached copy" in notes[0]
+    assert again.stdout.strip() == first.stdout.strip()

@@ -262,12 +262,19 @@ def _gopro_scenes(root: Path) -> list[Sample] | None:
         base = _path(root, b)
         if base is None:
             continue
-        scenes = sorted((d for d in base.iterdir() if d.is_dir() and _child(d, "blur") and _child(d, "sharp")),
+        # A scene is a folder with blurred images in blur/; its ground truth is sharp/. A scene
+        # without sharp/ is a damaged copy of the release, refused like a missing sharp/*.png
+        # (not skipped: the means would silently leave it out).
+        scenes = sorted((d for d in base.iterdir() if d.is_dir() and _images(_child(d, "blur"))),
                         key=lambda d: _natural_key(d.name))
         if scenes:
             out: list[Sample] = []
             for d in scenes:
-                out += _pairs(root, _child(d, "blur"), _child(d, "sharp")) or []
+                sharp = _child(d, "sharp")
+                if sharp is None:
+                    raise LayoutError(f"scene {d}: blur/ holds {len(_images(_child(d, 'blur')))} images but "
+                                      "there is no sharp/ (the ground truth); restore it from the release")
+                out += _pairs(root, _child(d, "blur"), sharp) or []
             return out or None
     return None
 
@@ -369,11 +376,43 @@ def _sots(kind: str) -> Layout:
 
 
 def _rain_names(name: str) -> list[str]:
-    # rain-001.png -> norain-001.png (Rain100L/H as distributed with PReNet and JORDER)
+    # rain-001.png -> norain-001.png (Rain100L/H as distributed with PReNet)
     out = [name]
     if name.lower().startswith("rain"):
         out.insert(0, "no" + name)
     return out
+
+
+def _jorder_names(name: str) -> list[str]:
+    # rain/X2/norain-1x2.png -> norain/norain-1.png (JORDER's release)
+    p = Path(name)
+    m = re.fullmatch(r"(.+?)x2", p.stem, flags=re.IGNORECASE)
+    return ([m.group(1) + p.suffix] if m else []) + [name]
+
+
+def _derain_jorder(light_or_heavy: str) -> Callable[[Path], list[Sample] | None]:
+    """JORDER's release (Yang et al., CVPR 2017): ``rain_data_test_<Light|Heavy>/rain/X2/norain-Nx2.png``
+    with ``norain/norain-N.png``; Rain100L is the Light set, Rain100H the Heavy one."""
+    folder = f"rain_data_test_{light_or_heavy}"
+    other = "rain_data_test_" + ("heavy" if light_or_heavy == "Light" else "light")
+
+    def find(root: Path) -> list[Sample] | None:
+        if root.name.lower() == other:  # Rain100L's folder given for Rain100H, or the reverse
+            return None
+        for b in ("", folder):
+            base = _path(root, b)
+            rain, norain = _child(base, "rain"), _child(base, "norain")
+            if rain is None or norain is None:
+                continue
+            inputs = _child(rain, "X2")
+            if not _images(inputs):  # some copies hold rain/norain-Nx2.png directly
+                files = _images(rain)
+                inputs = rain if files and all(p.stem.lower().endswith("x2") for p in files) else None
+            if inputs is not None:
+                return _pairs(root, inputs, norain, _jorder_names)
+        return None
+
+    return find
 
 
 def _derain_original(root: Path) -> list[Sample] | None:
@@ -390,11 +429,15 @@ def _derain_original(root: Path) -> list[Sample] | None:
     return None
 
 
-def _derain(names: tuple[str, ...]) -> tuple[Layout, ...]:
+def _derain(names: tuple[str, ...], light_or_heavy: str) -> tuple[Layout, ...]:
     return (
         _restormer(names),
+        Layout(tree=f"ROOT/  (rain_data_test_{light_or_heavy}, or the folder holding it)\n"
+                    "├── rain/X2/   norain-1x2.png ...\n└── norain/    norain-1.png ...",
+               source=f"{names[0]} as released by JORDER (rain_data_test_{light_or_heavy})",
+               find=_derain_jorder(light_or_heavy)),
         Layout(tree="ROOT/\n├── rainy/        rain-001.png ...\n└── norain-001.png ...  (or norain/norain-001.png)",
-               source="Rain100L/Rain100H as distributed by PReNet/JORDER (rainy/rain-N, norain-N)",
+               source=f"{names[0]} as distributed by PReNet (rainy/rain-N, norain-N)",
                find=_derain_original),
     )
 
@@ -549,8 +592,8 @@ _DATASETS: tuple[DatasetSpec, ...] = (
                 center_crop_target=True),
     DatasetSpec("sots-outdoor", "dehaze", "SOTS outdoor", 500, _DEHAZE, (_sots("outdoor"),),
                 center_crop_target=True),
-    DatasetSpec("rain100l", "derain", "Rain100L", 100, _DERAIN, _derain(("Rain100L",))),
-    DatasetSpec("rain100h", "derain", "Rain100H", 100, _DERAIN, _derain(("Rain100H",))),
+    DatasetSpec("rain100l", "derain", "Rain100L", 100, _DERAIN, _derain(("Rain100L",), "Light")),
+    DatasetSpec("rain100h", "derain", "Rain100H", 100, _DERAIN, _derain(("Rain100H",), "Heavy")),
     DatasetSpec("test100", "derain", "Test100", 100, _DERAIN, (_restormer(("Test100",)),)),
     DatasetSpec("csd", "desnow", "CSD test", 2000, _DESNOW, (
         Layout(tree="ROOT/  (CSD)\n└── Test/\n    ├── Snow/   1.tif ...\n    └── Gt/     same names",

@@ -18,7 +18,8 @@ from ..errors import RestoreError, UsageError
 from .. import metrics
 from .datasets import DatasetSpec, Published, Sample, add_gaussian_noise, published_for
 
-__all__ = ["ImageScore", "Failure", "BenchReport", "score_pair", "run_bench", "Predictions"]
+__all__ = ["ImageScore", "Failure", "BenchReport", "score_pair", "run_bench", "Predictions",
+           "check_outputs_outside_dataset", "save_paths"]
 
 
 @dataclass
@@ -189,47 +190,90 @@ class Predictions:
 
     The folder holds the restored images in the inputs' tree, from any level: a folder run
     on ``ROOT/test`` writes ``scene/blur/x.png`` for the input ``test/scene/blur/x.png``, one
-    on ``SOTS`` writes ``indoor/hazy/x.png`` for ``hazy/x.png`` under ``SOTS/indoor``. The
-    image with the same stem (any image suffix: ``x.jpg`` may come back as ``x.png``) whose
-    folders agree with the input's over the most trailing levels is taken; a tie is an error.
+    on ``SOTS`` writes ``indoor/hazy/x.png`` for ``hazy/x.png`` under ``SOTS/indoor``. Any
+    image suffix is accepted (``x.jpg`` may come back as ``x.png``).
+
+    A match must be unambiguous. The image at the input's own relative path is taken first.
+    Otherwise an image with the same stem *fits* an input when the shorter of their folder
+    paths is the tail of the longer one (the trees aligned at some level); it is taken only
+    when it fits this input and no other one of ``rels``, and is the only such image (the
+    exact file name breaking a tie with a changed suffix). So when ``GOPR0384_11_00/blur/
+    000002.png`` is missing, ``GOPR0385_11_01/blur/000002.png`` is never scored in its place.
     """
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, rels: list[str] | None = None):
         from ..imageio import IMAGE_SUFFIXES
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
             raise UsageError(f"--predictions {self.root}: not a directory")
         suffixes = {s.lower() for s in IMAGE_SUFFIXES}
-        self.by_stem: dict[str, list[tuple[str, ...]]] = {}
+        # (stem, folders) -> file names; (stem, any tail of the folders) -> the files' folders
+        self.files: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        self.by_tail: dict[tuple[str, tuple[str, ...]], list[tuple[str, ...]]] = {}
         for dirpath, dirnames, files in os.walk(self.root):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            rel_dir = Path(dirpath).relative_to(self.root).parts
+            folders = Path(dirpath).relative_to(self.root).parts
             for f in sorted(files):
                 if not f.startswith(".") and Path(f).suffix.lower() in suffixes:
-                    self.by_stem.setdefault(Path(f).stem, []).append(rel_dir + (f,))
+                    stem = Path(f).stem
+                    if (stem, folders) not in self.files:
+                        for k in range(len(folders) + 1):
+                            self.by_tail.setdefault((stem, folders[k:]), []).append(folders)
+                    self.files.setdefault((stem, folders), []).append(f)
+        # The inputs, the same way: which inputs a predicted image could belong to.
+        self.inputs: dict[tuple[str, tuple[str, ...]], int] = {}
+        self.inputs_by_tail: dict[tuple[str, tuple[str, ...]], int] = {}
+        for rel in dict.fromkeys(rels or ()):
+            stem, folders = self._split(rel)
+            self.inputs[(stem, folders)] = self.inputs.get((stem, folders), 0) + 1
+            for k in range(len(folders) + 1):
+                key = (stem, folders[k:])
+                self.inputs_by_tail[key] = self.inputs_by_tail.get(key, 0) + 1
+
+    @staticmethod
+    def _split(rel: str) -> tuple[str, tuple[str, ...]]:
+        parts = PurePosixPath(rel).parts
+        return Path(parts[-1]).stem, tuple(parts[:-1])
+
+    def _fits(self, stem: str, folders: tuple[str, ...]) -> list[tuple[str, ...]]:
+        """Folders of the predicted images named ``stem`` that fit an input in ``folders``."""
+        found = list(self.by_tail.get((stem, folders), []))  # deeper trees ending in the input's folders
+        for k in range(1, len(folders) + 1):  # shallower trees: a tail of the input's folders
+            if (stem, folders[k:]) in self.files:
+                found.append(folders[k:])
+        return found
+
+    def _inputs_fitting(self, stem: str, folders: tuple[str, ...]) -> int:
+        """How many inputs a predicted image at ``folders`` could be the restored one of."""
+        n = self.inputs_by_tail.get((stem, folders), 0)  # inputs deeper than the image
+        n += sum(self.inputs.get((stem, folders[k:]), 0) for k in range(1, len(folders) + 1))
+        return n
+
+    def _pick(self, folders: tuple[str, ...], name: str, rel: str) -> Path:
+        names = self.files[(Path(name).stem, folders)]
+        if name in names:
+            return self.root.joinpath(*folders, name)
+        if len(names) > 1:
+            raise RestoreError(f"{len(names)} restored images could be the one for {rel} "
+                               f"({', '.join('/'.join(folders + (n,)) for n in names[:3])}): keep one")
+        return self.root.joinpath(*folders, names[0])
 
     def locate(self, rel: str) -> Path | None:
-        parts = PurePosixPath(rel).parts
-        found = self.by_stem.get(Path(parts[-1]).stem, [])
-        if not found:
+        stem, folders = self._split(rel)
+        name = PurePosixPath(rel).name
+        if (stem, folders) in self.files:  # the input's own relative path
+            return self._pick(folders, name, rel)
+        mine = [f for f in self._fits(stem, folders) if f != folders and self._inputs_fitting(stem, f) <= 1]
+        if not mine:
             return None
-
-        def agreement(cand: tuple[str, ...]) -> int:
-            n = 0
-            for a, b in zip(reversed(cand[:-1]), reversed(parts[:-1])):
-                if a != b:
-                    break
-                n += 1
-            return n + (cand[-1] == parts[-1])  # the exact file name beats a changed suffix
-
-        scores = [agreement(c) for c in found]
-        best = max(scores)
-        winners = [c for c, sc in zip(found, scores) if sc == best]
-        if len(winners) > 1:
-            raise RestoreError(f"{len(winners)} restored images could be the one for {rel} "
-                               f"({', '.join('/'.join(w) for w in winners[:3])}): give --predictions the "
-                               "folder that mirrors --root")
-        return self.root.joinpath(*winners[0])
+        if len(mine) > 1:
+            exact = [f for f in mine if name in self.files[(stem, f)]]
+            if len(exact) == 1:
+                return self.root.joinpath(*exact[0], name)
+            raise RestoreError(f"{len(mine)} restored images could be the one for {rel} "
+                               f"({', '.join('/'.join(f + (self.files[(stem, f)][0],)) for f in mine[:3])}): "
+                               "give --predictions the folder that mirrors --root")
+        return self._pick(mine[0], name, rel)
 
     def expected(self, rel: str) -> Path:
         return self.root / rel
@@ -242,19 +286,59 @@ def _read_pixels(path: Path) -> np.ndarray:
     return read_image(path).pixels
 
 
+def _resolved(path: Path) -> Path:
+    return Path(os.path.normcase(os.path.abspath(os.path.realpath(path))))
+
+
+def check_outputs_outside_dataset(outputs: list[tuple[str, Path]], dataset: list[Sample],
+                                  folders: bool = False) -> None:
+    """Refuse (usage error) an output that is one of the dataset's input or target files, or,
+    with ``folders``, one that would land in a folder holding them (a new file there would
+    become a test image of the next run). ``outputs``: (option, path) pairs."""
+    files: dict[Path, tuple[str, Path]] = {}
+    dirs: dict[Path, tuple[str, Path]] = {}
+    for s in dataset:
+        for path, what in ((s.input_path, "test input"), (s.target_path, "ground truth")):
+            if path is not None:
+                r = _resolved(path)
+                files.setdefault(r, (what, path))
+                dirs.setdefault(r.parent, (what, path))
+    for option, out in outputs:
+        r = _resolved(out)
+        if r in files:
+            what, path = files[r]
+            raise UsageError(f"{option} would overwrite the dataset's {what} {path}; the dataset is never "
+                             "written to: choose a path outside it")
+        if folders and r.parent in dirs:
+            what, path = dirs[r.parent]
+            raise UsageError(f"{option} would write {out} beside the dataset's {what} {path}, where it "
+                             "would join the dataset; choose a folder outside it")
+
+
+def save_paths(save: str | Path, samples: list[Sample]) -> list[tuple[str, Path]]:
+    """Where --save keeps each sample's output, as (option, path) pairs."""
+    root = Path(save).expanduser()
+    return [(f"--save {save}", _save_path(root, s.rel)) for s in samples]
+
+
 def run_bench(spec: DatasetSpec, samples: list[Sample], *, restorer=None, predictions: str | Path | None = None,
               save: str | Path | None = None, overwrite: bool = False, sigma: float | None = None,
               on_image: Callable[[Sample, ImageScore | None, Failure | None], None] | None = None,
-              debug: bool = False) -> BenchReport:
+              debug: bool = False, dataset: list[Sample] | None = None) -> BenchReport:
     """Score ``samples``: with ``restorer`` (model mode) or from ``predictions`` (scoring mode).
 
     One image that fails (unreadable, wrong size, missing prediction) is recorded in
-    ``failures`` and the rest still run.
+    ``failures`` and the rest still run. ``dataset``: all the test pairs, when ``samples`` is
+    part of them (``--limit``): predictions are told apart among all of them, and ``--save``
+    may write over none of their files.
     """
     from ..errors import user_error_types
 
     if (restorer is None) == (predictions is None):
         raise UsageError("give either a model to run or --predictions to score, not both")
+    dataset = samples if dataset is None else dataset
+    if save is not None:
+        check_outputs_outside_dataset(save_paths(save, samples), dataset, folders=True)
     if spec.synthetic_noise and restorer is not None and sigma is None:
         raise UsageError(f"{spec.name} adds synthetic noise: pass --sigma (e.g. 15, 25 or 50)")
     report = BenchReport(dataset=spec, mode="model" if restorer is not None else "predictions",
@@ -263,7 +347,7 @@ def run_bench(spec: DatasetSpec, samples: list[Sample], *, restorer=None, predic
     if restorer is not None:
         report.model = restorer.describe() if hasattr(restorer, "describe") else type(restorer).__name__
         report.model_name = getattr(getattr(restorer, "spec", None), "name", None) or report.model
-    preds = Predictions(predictions) if predictions is not None else None
+    preds = Predictions(predictions, [s.rel for s in dataset]) if predictions is not None else None
     save_root = Path(save).expanduser() if save is not None else None
     known = user_error_types()
     warmed = False

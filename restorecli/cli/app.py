@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import traceback
+import warnings
 from typing import Callable, TypeVar
 
 import typer
@@ -31,6 +33,25 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error to stderr and return the Exit to raise."""
     err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def note(message: str) -> None:
+    """A one-line note on stderr (never wrapped: a pipe or a log gets it whole)."""
+    err.print(f"note: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
+def weights_note(restorer) -> None:
+    """What resolving the weights had to say (e.g. a cached Hub copy used while the Hub is out of reach)."""
+    message = getattr(restorer, "weights", None) and restorer.weights.info.get("note")
+    if message:
+        note(message)
+
+
+def quiet_hub_downloads() -> None:
+    """--quiet: no huggingface_hub progress bar either."""
+    from huggingface_hub.utils import disable_progress_bars
+
+    disable_progress_bars()
 
 
 def user_errors(fn: F) -> F:
@@ -72,6 +93,14 @@ def _setup() -> None:
     # tifffile logs what it finds wrong in a file as a bare stderr line (even with -q); we
     # report those problems ourselves, as one-line errors.
     logging.getLogger("tifffile").setLevel(logging.CRITICAL)
+    # huggingface_hub logs its retries and fallbacks (a dozen lines for one cut-short
+    # download) and warns about the cache layout; Hub problems are our one-line errors.
+    # HF_HUB_VERBOSITY, when set, still decides.
+    if not os.environ.get("HF_HUB_VERBOSITY"):
+        from huggingface_hub.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        warnings.filterwarnings("ignore", module=r"huggingface_hub(\.|$)")
 
 
 def _register_commands() -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import options as opt
-from .app import app, err, user_errors
+from .app import app, err, note, quiet_hub_downloads, user_errors, weights_note
 
 from ..bench.datasets import DATASETS
 
@@ -68,7 +68,7 @@ def bench(
     debug: opt.Debug = False,
 ) -> None:
     from ..bench.datasets import find_samples, get_dataset
-    from ..bench.runner import run_bench
+    from ..bench.runner import check_outputs_outside_dataset, run_bench, save_paths
     from ..errors import UsageError
 
     spec = get_dataset(dataset)
@@ -82,27 +82,36 @@ def bench(
     elif spec.synthetic_noise and sigma is None:
         raise UsageError(f"{spec.name} is scored with synthetic noise: pass --sigma (15, 25 or 50 in the papers)")
     if spec.synthetic_noise and predictions is not None and sigma is None and not quiet:
-        err.print("note: no --sigma given; the published numbers shown are for a sigma, so none are shown")
+        note("no --sigma given; the published numbers shown are for a sigma, so none are shown")
 
-    samples = find_samples(spec, root)
-    if spec.count is not None and len(samples) != spec.count and not quiet:
-        err.print(f"note: {len(samples)} test images found; the full {spec.title} has {spec.count}, "
-                  "so the means are not comparable with published ones", markup=False, highlight=False)
-    if limit is not None:
-        samples = samples[:limit]
+    dataset_samples = find_samples(spec, root)
+    if spec.count is not None and len(dataset_samples) != spec.count and not quiet:
+        note(f"{len(dataset_samples)} test images found; the full {spec.title} has {spec.count}, "
+             "so the means are not comparable with published ones")
+    samples = dataset_samples[:limit] if limit is not None else dataset_samples
+    # Before any model is loaded: no output may land on (or, for --save, among) the dataset's files.
+    reports = [(f"{name} {path}", path) for name, path in (("--json", json_out), ("--csv", csv_out))
+               if path is not None]
+    check_outputs_outside_dataset(reports, dataset_samples)
+    if save is not None:
+        check_outputs_outside_dataset(save_paths(save, samples), dataset_samples, folders=True)
 
     restorer = None
     if predictions is None:
         from ..restorer import Restorer
+        if quiet:
+            quiet_hub_downloads()
         restorer = Restorer(spec.task, model=model, weights=weights, device=device, tile=tile,
                             tile_overlap=tile_overlap, precision=precision,
                             sigma=sigma if sigma is not None else "auto",
                             registry=str(registry) if registry else None, ensemble=ensemble)
         if not quiet:
+            weights_note(restorer)
             err.print(f"{spec.title}: {len(samples)} images, {spec.task} with {restorer.describe()}",
-                      markup=False, highlight=False)
+                      markup=False, highlight=False, soft_wrap=True)
     elif not quiet:
-        err.print(f"{spec.title}: scoring {len(samples)} images from {predictions}", markup=False, highlight=False)
+        err.print(f"{spec.title}: scoring {len(samples)} images from {predictions}", markup=False,
+                  highlight=False, soft_wrap=True)
 
     progress = _progress(len(samples)) if not quiet and err.is_terminal else None
     failures_shown = 0
@@ -118,7 +127,8 @@ def bench(
 
     try:
         report = run_bench(spec, samples, restorer=restorer, predictions=predictions, save=save,
-                           overwrite=overwrite, sigma=sigma, on_image=on_image, debug=debug)
+                           overwrite=overwrite, sigma=sigma, on_image=on_image, debug=debug,
+                           dataset=dataset_samples)
     finally:
         if progress is not None:
             progress.close()
@@ -131,7 +141,7 @@ def bench(
     if report.failures:
         if not quiet:
             err.print(f"{len(report.failures)} of {len(samples)} images failed; the means are over the "
-                      f"{report.count} scored")
+                      f"{report.count} scored", soft_wrap=True)
         raise typer.Exit(1)
 
 

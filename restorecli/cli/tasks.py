@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import TASKS
-from .app import app, err, fail, user_errors
+from .app import app, err, fail, quiet_hub_downloads, user_errors, weights_note
 from . import options as opt
 
 DESCRIPTIONS = {
@@ -62,21 +62,26 @@ def run_task(task: str, inputs: list[str], output: str | None, model: str | None
     if not jobs.todo:  # report what cannot run without loading a network
         BatchRunner(None, console=err, quiet=quiet).run(jobs)
         if not quiet and jobs.skipped:
-            err.print(f"nothing to do: {jobs.skipped} output(s) exist already (use --overwrite to redo)")
+            err.print(f"nothing to do: {jobs.skipped} output(s) exist already (use --overwrite to redo)",
+                      soft_wrap=True)
         if not quiet and not jobs.skipped and not jobs.failed:
-            err.print("nothing to do: no image files found in the input folder(s)")
+            err.print("nothing to do: no image files found in the input folder(s)", soft_wrap=True)
         raise typer.Exit(1 if jobs.failed else 0)
     preflight(jobs, bit_depth)
     if jobs.to_stdout and sys.stdout is not None and sys.stdout.isatty():
         raise fail("refusing to write image data to a terminal: redirect stdout or pass -o FILE", 2)
 
     started = time.perf_counter()
+    if quiet:
+        quiet_hub_downloads()
     restorer = Restorer(task, model=model, weights=weights, device=device, tile=tile,
                         tile_overlap=tile_overlap, precision=precision, sigma=sigma,
                         registry=str(registry) if registry else None, compile=compile, ensemble=ensemble)
     if task == "denoise" and str(sigma).lower() != "auto" and not restorer.conditioned_on_sigma and not quiet:
         err.print(f"note: {restorer.spec.name} is not conditioned on the noise level; --sigma has no effect",
                   soft_wrap=True)
+    if not quiet:
+        weights_note(restorer)
     mismatch = _task_mismatch(task, restorer)
     if mismatch and not quiet:
         err.print(f"warning: {mismatch}", soft_wrap=True, markup=False)

@@ -12,7 +12,7 @@ from typing import Annotated, List, Optional
 import typer
 from rich.markup import escape
 
-from .app import app, err, fail, user_errors
+from .app import app, err, fail, note, user_errors
 
 weights_app = typer.Typer(
     help="List, download, verify and import weights (the weights.toml registry; see docs/weights.md).",
@@ -118,17 +118,21 @@ def download_weights(
     for target, what in plan:
         try:
             if isinstance(what, HubRef):
-                path, source, sha, _ = fetch_hub_file(what)
+                got = fetch_hub_file(what)
+                path, source, sha, checked = got.path, got.source, got.sha256, got.checked
+                if got.note:
+                    note(got.note)
             else:
                 path, source = locate_entry(what)
-                sha = what.sha256
+                sha, checked = what.sha256, True
         except WeightsError as e:
             failures += 1
             err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
             continue
         how = {"download": "downloaded", "cache": "already cached", "embedded": "embedded in the package",
                "local": "local file"}[source]
-        err.print(escape(f"{target}: {how}, sha256 {sha[:12]}… ok"), soft_wrap=True)
+        status = "ok" if checked else "(the Hub's hash is not visible in this cache: not checked)"
+        err.print(escape(f"{target}: {how}, sha256 {sha[:12]}… {status}"), soft_wrap=True)
         sys.stdout.write(f"{path}\n")
         sys.stdout.flush()
     if failures:

@@ -4,6 +4,12 @@ Downloads go through ``huggingface_hub.hf_hub_download`` into the standard Hub c
 ``HF_HOME``/``HF_HUB_CACHE``, ``HF_ENDPOINT``, ``HF_HUB_OFFLINE`` and ``HF_TOKEN`` work as
 everywhere else, and its progress bar shows on stderr.
 
+A branch or tag (``hf://owner/repo/file`` is ``main``) may move: when online, one HEAD
+request asks the Hub which commit it names now (:func:`head`); a 40-hex commit never moves
+and needs none. Every file that comes from the Hub is checked against the content hash the
+Hub gives in that answer (the LFS sha256, or the git blob sha1 of a small file), whether or
+not the cache uses symlinks.
+
 ``huggingface_hub`` reads ``HF_ENDPOINT``, ``HF_HOME`` and ``HF_HUB_OFFLINE`` once, when it is
 imported (into ``huggingface_hub.constants``). This module reads them from the environment at
 each call instead (falling back to those constants), so a program that sets them after
@@ -17,12 +23,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from .errors import ChecksumError, HubError, OfflineError, WeightsError
+from .errors import (ChecksumError, HubAddressError, HubError, HubNotFoundError, HubUnreachableError,
+                     OfflineError, TransferError, WeightsError)
 from .hashing import git_blob_sha1, sha256_file
 
 __all__ = [
     "HubRef",
+    "HubFileInfo",
     "parse_hf_uri",
+    "is_commit",
+    "head",
+    "cached_commit",
+    "discard_from_cache",
+    "is_damaged",
     "hub_endpoint",
     "hub_cache_dir",
     "is_offline",
@@ -58,25 +71,30 @@ class HubRef:
 def parse_hf_uri(uri: str) -> HubRef:
     """``hf://owner/repo[@revision]/path/to/file`` (a revision with ``/`` written as ``%2F``)."""
     if not uri.startswith("hf://"):
-        raise WeightsError(f"not an hf:// reference: {uri}")
+        raise HubAddressError(f"not an hf:// reference: {uri}")
     rest = uri[len("hf://"):]
     parts = rest.split("/")
     usage = "expected hf://owner/repo/path/to/file or hf://owner/repo@revision/path/to/file"
     if len(parts) < 3 or not all(parts):
-        raise WeightsError(f"{uri}: {usage}")
+        raise HubAddressError(f"{uri}: {usage}")
     owner, repo = parts[0], parts[1]
     revision = "main"
     if "@" in repo:
         repo, revision = repo.split("@", 1)
         revision = unquote(revision)
         if not revision:
-            raise WeightsError(f"{uri}: empty revision after '@'; {usage}")
+            raise HubAddressError(f"{uri}: empty revision after '@'; {usage}")
     if not (_REPO_PART.match(owner) and _REPO_PART.match(repo)):
-        raise WeightsError(f"{uri}: {owner}/{repo} is not a valid repo id; {usage}")
+        raise HubAddressError(f"{uri}: {owner}/{repo} is not a valid repo id; {usage}")
     filename = "/".join(parts[2:])
     if any(p in (".", "..") for p in parts[2:]):
-        raise WeightsError(f"{uri}: the file path must stay inside the repo")
+        raise HubAddressError(f"{uri}: the file path must stay inside the repo")
     return HubRef(repo_id=f"{owner}/{repo}", filename=filename, revision=revision)
+
+
+def is_commit(revision: str) -> bool:
+    """A full commit sha: what it names never changes, so a cached copy needs no request."""
+    return bool(_HEX40.match(revision))
 
 
 # --------------------------------------------------------------------------- environment
@@ -143,50 +161,103 @@ def cached_file(ref: HubRef) -> Path | None:
     return None
 
 
-def hub_content_hash(path: Path) -> tuple[str, str] | None:
-    """What the Hub says the cached file's content is: ``("sha256"|"sha1", hex)``.
-
-    The cache names each blob after the file's ETag: the sha256 of the content for files
-    stored with LFS (weights always are), the git blob sha1 for small files. None when the
-    cache does not use symlinks (then the blob name is not visible from the snapshot).
-    """
-    if not path.is_symlink():
-        return None
-    blob = os.path.basename(os.path.realpath(path))
-    if _HEX64.match(blob):
-        return ("sha256", blob)
-    if _HEX40.match(blob):
-        return ("sha1", blob)
+def cached_commit(path: Path) -> str | None:
+    """The commit a cached file belongs to (its ``snapshots/<commit>/`` folder)."""
+    parts = Path(path).parts
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "snapshots" and i + 1 < len(parts) and _HEX40.match(parts[i + 1]):
+            return parts[i + 1]
     return None
 
 
-def verify_against_hub_etag(path: Path, what: str) -> tuple[str, bool]:
-    """Hash a cached Hub file; check it against the Hub's ETag when that is known.
+def discard_from_cache(path: Path, etag: str | None = None) -> None:
+    """Remove a refused file from the Hub cache: its snapshot entry, the blob it links to, and
+    the blob named after ``etag`` (a cache without symlinks may keep a copy there). Nothing
+    outside the cache is touched."""
+    cache = hub_cache_dir().resolve()
+    candidates = [Path(os.path.realpath(path)), Path(path)]
+    parts = Path(path).parts
+    if etag and "snapshots" in parts:
+        storage = Path(*parts[:len(parts) - 1 - parts[::-1].index("snapshots")])
+        candidates.append(storage / "blobs" / etag)
+    for p in candidates:
+        try:
+            if cache in p.parent.resolve().parents and (p.is_file() or p.is_symlink()):
+                p.unlink()
+        except OSError:
+            pass
 
-    Returns ``(sha256, checked)``; raises :class:`ChecksumError` on a mismatch.
+
+def hub_content_hash(path: Path, etag: str | None = None) -> tuple[str, str] | None:
+    """What the Hub says the cached file's content is: ``("sha256"|"sha1", hex)``.
+
+    The cache names each blob after the file's ETag: the sha256 of the content for files
+    stored with LFS (weights always are), the git blob sha1 for small files. When the cache
+    does not use symlinks the blob name is not visible from the snapshot; then ``etag`` (from
+    a HEAD answer, :func:`head`) is used, if given. None when neither is known.
+    """
+    for value in ((os.path.basename(os.path.realpath(path)) if path.is_symlink() else None), etag):
+        if value and _HEX64.match(value):
+            return ("sha256", value)
+        if value and _HEX40.match(value):
+            return ("sha1", value)
+    return None
+
+
+def verify_against_hub_etag(path: Path, what: str, etag: str | None = None,
+                            fresh: bool = False) -> tuple[str, bool]:
+    """Hash a Hub file; check it against the Hub's content hash when that is known.
+
+    ``etag``: the hash from a HEAD answer (needed when the cache has no symlinks). ``fresh``:
+    the file was just downloaded (the message then says so). Returns ``(sha256, checked)``;
+    raises :class:`ChecksumError` on a mismatch (the caller removes a fresh download).
     """
     sha = sha256_file(path)
-    known = hub_content_hash(path)
+    known = hub_content_hash(path, etag)
     if known is None:
         return sha, False
     kind, expected = known
     actual = sha if kind == "sha256" else git_blob_sha1(path)
     if actual != expected:
+        if fresh:
+            raise ChecksumError(f"{what}: the download does not match the Hub's checksum (its {kind} is "
+                                f"{actual}, the Hub's is {expected}) and was removed from the cache; "
+                                "run the command again, and if it persists the server sends a damaged file")
+        again = (f"once online, `restore weights download {what}` replaces it" if what.startswith("hf://")
+                 else "delete it and download again")
         raise ChecksumError(f"{what}: the cached file {path} is corrupt: its {kind} is {actual}, "
-                            f"the Hub's is {expected}; delete it and download again")
+                            f"the Hub's is {expected}; {again}")
     return sha, True
+
+
+def is_damaged(path: Path, info: HubFileInfo | None = None) -> bool:
+    """Whether a cached file is not what the Hub says it is (its blob name, or the hash in
+    ``info`` when that answer is for the file's commit). False when neither is known."""
+    etag = info.etag if info is not None and cached_commit(path) == info.commit else None
+    try:
+        verify_against_hub_etag(path, str(path), etag)
+    except ChecksumError:
+        return True
+    return False
 
 
 # --------------------------------------------------------------------------- download
 
-def offline_message(label: str, command_name: str, reason: str | None = None) -> str:
+def offline_message(label: str, command_name: str, reason: str | None = None, corrupt: Path | None = None,
+                    problem: str = "corrupt (it fails the Hub's checksum)") -> str:
+    """Why ``label`` cannot be had: offline (or the Hub out of reach, for ``reason``), and
+    nothing usable cached (``corrupt``: the cached copy there, which fails its check:
+    ``problem`` says how)."""
     where = hub_cache_dir()
     if reason is None:
         head = "this machine is offline (HF_HUB_OFFLINE is set)"
     else:
         head = f"this machine is offline or cannot reach the Hub at {hub_endpoint()} ({reason})"
-    return (f"{head}, and {label} is not in the Hugging Face cache ({where}): "
-            f"once online, run `restore weights download {command_name}`")
+    if corrupt is not None:
+        cached = f"the cached copy of {label} ({corrupt}) is there but {problem}"
+    else:
+        cached = f"{label} is not in the Hugging Face cache ({where})"
+    return f"{head}, and {cached}: once online, run `restore weights download {command_name}`"
 
 
 def _short(e: BaseException) -> str:
@@ -205,57 +276,126 @@ def _hub_error(e: BaseException, ref: HubRef) -> WeightsError:
         return HubError(f"Hub repo {ref.repo_id} not found at {endpoint} "
                         "(if it is private, set HF_TOKEN to a token that can read it)")
     if isinstance(e, hf.RevisionNotFoundError):
-        return HubError(f"revision {ref.revision!r} not found in Hub repo {ref.repo_id}")
+        return HubNotFoundError(f"revision {ref.revision!r} not found in Hub repo {ref.repo_id}")
     if isinstance(e, hf.EntryNotFoundError):
-        return HubError(f"file {ref.filename!r} not found in Hub repo {ref.repo_id} at revision {ref.revision!r}")
+        return HubNotFoundError(f"file {ref.filename!r} not found in Hub repo {ref.repo_id} at revision {ref.revision!r}")
     if isinstance(e, hf.HfHubHTTPError):
         status = getattr(getattr(e, "response", None), "status_code", "?")
         return HubError(f"the Hub at {endpoint} refused {ref.uri} (HTTP {status}): {_short(e)}")
     if isinstance(e, hf.HFValidationError):
-        return WeightsError(f"{ref.uri}: {_short(e)}")
+        return HubAddressError(f"{ref.uri}: {_short(e)}")
     return WeightsError(f"downloading {ref.uri} failed: {_short(e)}")
 
 
-def download(ref: HubRef, *, label: str, command_name: str, expected_sha256: str | None = None,
-             force: bool = False) -> Path:
-    """Fetch ``ref`` into the Hub cache (``hf_hub_download``) and return the cached path.
+def _not_a_hub(ref: HubRef) -> HubError:
+    return HubError(f"the server at {hub_endpoint()} answered for {ref.uri}, but not as a Hugging Face Hub "
+                    "does (no X-Repo-Commit header): check HF_ENDPOINT and any proxy in between")
 
-    Asks the Hub for the file's metadata first, without retries, so that an offline machine
-    gets a message at once (huggingface_hub alone would retry for about 25 s), and so that a
-    file whose LFS sha256 is not ``expected_sha256`` is refused before it is downloaded.
+
+@dataclass(frozen=True)
+class HubFileInfo:
+    """The Hub's answer for a file at a revision: the commit it names now, and the file's
+    content hash (LFS sha256 or git blob sha1; None if the server gave neither)."""
+
+    commit: str
+    etag: str | None
+    size: int | None = None
+
+
+def head(ref: HubRef, *, label: str, command_name: str) -> HubFileInfo:
+    """Ask the Hub (one HEAD request, no retries) which commit ``ref`` names and what the
+    file's content hash is.
+
+    Raises :class:`OfflineError` when offline, :class:`HubUnreachableError` when the Hub does
+    not answer (network, timeout, a 5xx), :class:`HubError` for the Hub's refusals (missing
+    repo, revision or file; no access) and for a server that is not a Hub.
     """
     if is_offline():
         raise OfflineError(offline_message(label, command_name))
     from huggingface_hub import errors as hf
-    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
     endpoint = hub_endpoint()
-    net = _network_errors()
     try:
         url = hf_hub_url(ref.repo_id, ref.filename, revision=ref.revision, endpoint=endpoint)
         meta = get_hf_file_metadata(url, endpoint=endpoint)
     except hf.OfflineModeIsEnabled:
         raise OfflineError(offline_message(label, command_name)) from None
-    except (hf.HfHubHTTPError, hf.HFValidationError, hf.EntryNotFoundError) as e:
+    except hf.HfHubHTTPError as e:
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        if isinstance(status, int) and status >= 500:
+            reason = f"HTTP {status}"
+            raise HubUnreachableError(offline_message(label, command_name, reason), reason) from None
         raise _hub_error(e, ref) from None
-    except net as e:
-        raise OfflineError(offline_message(label, command_name, _short(e))) from None
-    etag = (meta.etag or "").strip('"').lower()
-    if expected_sha256 and _HEX64.match(etag) and etag != expected_sha256:
+    except (hf.HFValidationError, hf.EntryNotFoundError) as e:
+        raise _hub_error(e, ref) from None
+    except _network_errors() as e:
+        raise HubUnreachableError(offline_message(label, command_name, _short(e)), _short(e)) from None
+    if not meta.commit_hash:
+        raise _not_a_hub(ref)
+    etag = (meta.etag or "").strip('"').lower() or None
+    return HubFileInfo(commit=meta.commit_hash, etag=etag, size=meta.size)
+
+
+def _transfer_error(ref: HubRef, e: BaseException, command_name: str) -> TransferError:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(hub_endpoint()).netloc or hub_endpoint()
+    return TransferError(f"downloading {ref.uri} from {host} was cut short ({_short(e)}); the partial file "
+                         f"is not used: run `restore weights download {command_name}` to try again")
+
+
+def download(ref: HubRef, *, label: str, command_name: str, expected_sha256: str | None = None,
+             force: bool = False, info: HubFileInfo | None = None) -> tuple[Path, str, bool]:
+    """Fetch ``ref`` into the Hub cache (``hf_hub_download``); return ``(path, sha256, checked)``.
+
+    Asks the Hub for the file's metadata first (:func:`head`, unless ``info`` is that answer
+    already), without retries, so that an offline machine gets a message at once
+    (huggingface_hub alone would retry for about 25 s), and so that a file whose LFS sha256 is
+    not ``expected_sha256`` is refused before it is downloaded. The downloaded file is then
+    checked against the Hub's content hash (``checked``); a mismatch is removed from the cache
+    and raised as :class:`ChecksumError`.
+    """
+    if info is None:
+        info = head(ref, label=label, command_name=command_name)
+    from huggingface_hub import errors as hf
+    from huggingface_hub import hf_hub_download
+
+    etag = info.etag
+    if expected_sha256 and etag and _HEX64.match(etag) and etag != expected_sha256:
         raise ChecksumError(f"{label}: sha256 mismatch, refused before downloading: the Hub's "
                             f"{ref.uri} is {etag}, the registry records {expected_sha256}")
+    endpoint = hub_endpoint()
     try:
-        path = hf_hub_download(ref.repo_id, ref.filename, revision=ref.revision,
-                               cache_dir=str(hub_cache_dir()), endpoint=endpoint,
-                               force_download=force, library_name="restorecli")
+        path = Path(hf_hub_download(ref.repo_id, ref.filename, revision=ref.revision,
+                                    cache_dir=str(hub_cache_dir()), endpoint=endpoint,
+                                    force_download=force, library_name="restorecli"))
     except hf.OfflineModeIsEnabled:
         raise OfflineError(offline_message(label, command_name)) from None
-    except hf.LocalEntryNotFoundError as e:
-        raise OfflineError(offline_message(label, command_name, _short(e.__cause__ or e))) from None
+    except hf.LocalEntryNotFoundError as e:  # its own HEAD, a moment after ours, got no answer
+        cause = e.__cause__ or e
+        if isinstance(cause, hf.FileMetadataError) and "X-Repo-Commit" in str(cause):
+            raise _not_a_hub(ref) from None
+        raise HubUnreachableError(offline_message(label, command_name, _short(cause)), _short(cause)) from None
     except (hf.HfHubHTTPError, hf.HFValidationError, hf.EntryNotFoundError) as e:
         raise _hub_error(e, ref) from None
-    except net as e:
-        raise OfflineError(offline_message(label, command_name, _short(e))) from None
+    except _network_errors() as e:  # the metadata came; the transfer itself failed
+        raise _transfer_error(ref, e, command_name) from None
+    except ValueError as e:  # force_download whose HEAD failed: "Force download failed ..."
+        if e.__cause__ is None:
+            raise
+        reason = _short(e.__cause__)
+        raise HubUnreachableError(offline_message(label, command_name, reason), reason) from None
     except OSError as e:
+        if "consistency check failed" in str(e).lower():  # fewer bytes than the Hub announced
+            raise _transfer_error(ref, e, command_name) from None
         raise WeightsError(f"downloading {ref.uri} into {hub_cache_dir()} failed: {_short(e)}") from None
-    return Path(path)
+    # The Hub's hash applies to the file of the commit it named (the commit can move between
+    # our HEAD and huggingface_hub's; a symlinked cache names the blob after the hash it used).
+    same = cached_commit(path) == info.commit
+    try:
+        sha, checked = verify_against_hub_etag(path, label, etag if same else None, fresh=True)
+    except ChecksumError:
+        discard_from_cache(path, etag if same else None)
+        raise
+    return path, sha, checked

@@ -5,6 +5,11 @@ Without it, the task's default entry is used (for ``--model``'s family or archit
 given). A registry entry's file is looked for in this order: its local ``path``; the file
 embedded in the package; the Hugging Face cache; a download from the Hub. Every file is
 checked against the entry's sha256 before it is used; a mismatch is refused.
+
+An ``hf://`` address not in the registry has no recorded sha256: its file is checked against
+the Hub's content hash instead, and a branch or tag is asked about (one HEAD request) when
+online, so a branch that moved is downloaded again; offline or with the Hub out of reach, the
+cached copy is used and ``info["note"]`` says so.
 """
 from __future__ import annotations
 
@@ -13,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import ChecksumError, OfflineError, WeightsError
+from .errors import (ChecksumError, HubError, HubNotFoundError, HubUnreachableError, OfflineError,
+                     UnknownWeightsError, WeightsError)
 from .hashing import sha256_file, verify_sha256
-from .hub import (HubRef, cached_file, download, hub_cache_dir, is_offline, offline_message,
-                  parse_hf_uri, verify_against_hub_etag)
+from .hub import (HubRef, cached_commit, cached_file, discard_from_cache, download, head, hub_endpoint,
+                  is_commit, is_damaged, is_offline, offline_message, parse_hf_uri, verify_against_hub_etag)
 from .registry import Registry, WeightEntry, load_registry
 
-__all__ = ["ResolvedWeights", "resolve_weights", "locate_entry", "entry_files", "entry_where",
+__all__ = ["ResolvedWeights", "HubFile", "resolve_weights", "locate_entry", "entry_files", "entry_where",
            "architecture_of_file", "fetch_hub_file"]
 
 RegistryArg = str | os.PathLike | Sequence[str | os.PathLike] | None
@@ -58,17 +64,6 @@ def entry_where(entry: WeightEntry) -> str:
     return "remote" if entry.repo_id else "missing"
 
 
-def _discard_from_cache(path: Path) -> None:
-    """Remove a refused download (snapshot link and blob) from the Hub cache, nothing else."""
-    cache = hub_cache_dir().resolve()
-    for p in (Path(os.path.realpath(path)), path):
-        try:
-            if cache in p.parent.resolve().parents and (p.is_file() or p.is_symlink()):
-                p.unlink()
-        except OSError:
-            pass
-
-
 def locate_entry(entry: WeightEntry, allow_download: bool = True) -> tuple[Path, str]:
     """A verified local copy of ``entry``'s file and where it came from.
 
@@ -99,13 +94,25 @@ def locate_entry(entry: WeightEntry, allow_download: bool = True) -> tuple[Path,
             raise mismatches[0]
         if not allow_download:
             raise OfflineError(f"{label} is not downloaded yet: run `restore weights download {entry.name}`")
-        path = download(ref, label=label, command_name=entry.name, expected_sha256=entry.sha256,
-                        force=cached is not None)
         try:
-            verify_sha256(path, entry.sha256, f"{label} (downloaded from {ref.uri})")
-        except ChecksumError:
-            _discard_from_cache(path)
-            raise
+            info = head(ref, label=label, command_name=entry.name)
+        except HubUnreachableError as e:
+            if cached is None:
+                raise
+            # The cached copy is there but fails its check, and no fresh one can be had.
+            raise ChecksumError(offline_message(label, entry.name, e.reason, corrupt=cached,
+                                                problem="not the registered file (sha256 mismatch)")) from None
+        if cached is not None and is_damaged(cached, info):
+            # huggingface_hub would keep a damaged snapshot file in a cache without symlinks
+            # even with force_download: remove it, then download as new.
+            discard_from_cache(cached, info.etag if cached_commit(cached) == info.commit else None)
+        path, sha, _ = download(ref, label=label, command_name=entry.name, expected_sha256=entry.sha256,
+                                info=info)
+        if sha != entry.sha256:
+            discard_from_cache(path)
+            raise ChecksumError(f"{label} (downloaded from {ref.uri}): sha256 mismatch, refusing the "
+                                f"download: it is {sha}, the registry records {entry.sha256}; it was "
+                                "removed from the cache")
         return path, "download"
 
     if mismatches:
@@ -187,31 +194,93 @@ def _resolve_entry(task: str, model: str | None, entry: WeightEntry, registry: R
     return ResolvedWeights(path=path, arch=entry.arch, name=entry.name, config=dict(entry.config), info=info)
 
 
-def fetch_hub_file(ref: HubRef, allow_download: bool = True) -> tuple[Path, str, str, bool]:
-    """A cached or downloaded Hub file not in the registry, checked against the Hub's ETag.
+@dataclass
+class HubFile:
+    """A Hub file on this machine: ``source`` is ``cache`` or ``download``; ``checked``: its
+    content was compared with the Hub's hash; ``note``: a line for the user, or None."""
 
-    Returns ``(path, source, sha256, checked)``; ``checked`` is False when the cache layout
-    does not show the ETag (no symlinks), so only the transfer itself was checked.
+    path: Path
+    source: str
+    sha256: str
+    checked: bool
+    note: str | None = None
+
+
+def _short_commit(path: Path) -> str:
+    commit = cached_commit(path)
+    return f" (commit {commit[:12]})" if commit else ""
+
+
+def _cached_but_corrupt(label: str, path: Path, e: WeightsError) -> ChecksumError:
+    """No fresh copy to be had (``e``) while the cached one fails the Hub's checksum."""
+    if isinstance(e, HubUnreachableError):
+        return ChecksumError(offline_message(label, label, e.reason, corrupt=path))
+    return ChecksumError(f"{e}; and the cached copy of {label} ({path}) is there but corrupt "
+                         "(it fails the Hub's checksum)")
+
+
+def fetch_hub_file(ref: HubRef, allow_download: bool = True) -> HubFile:
+    """A cached or downloaded Hub file not in the registry, checked against the Hub's hash.
+
+    A commit-pinned cached copy is used without a request. For a branch or tag, one HEAD asks
+    the Hub which commit it names now: the cached copy is used if it is of that commit and
+    matches the Hub's hash, else the file is downloaded (a damaged cached copy is removed
+    first). Offline, or with the Hub out of reach, the cached copy is used with a ``note``.
+    ``checked`` is False only for a cached copy used without a request in a cache without
+    symlinks, where the Hub's hash is not visible.
     """
     label = ref.uri
     path = cached_file(ref)
-    if path is not None:
+    corrupt = False
+    no_network = is_offline() or not allow_download
+    if path is not None and (no_network or is_commit(ref.revision)):
         try:
             sha, checked = verify_against_hub_etag(path, label)
-            return path, "cache", sha, checked
         except ChecksumError:
-            if is_offline() or not allow_download:
+            if no_network:
                 raise
-    if not allow_download:
+            corrupt = True
+        else:
+            note = None
+            if not is_commit(ref.revision):
+                why = "offline (HF_HUB_OFFLINE is set)" if is_offline() else "no network access asked for"
+                note = (f"{why}: using the cached copy of {label}{_short_commit(path)} without asking "
+                        f"the Hub whether {ref.revision!r} has moved")
+            return HubFile(path, "cache", sha, checked, note)
+    if no_network:
         raise OfflineError(offline_message(label, ref.uri) if is_offline()
                            else f"{label} is not downloaded yet: run `restore weights download {ref.uri}`")
-    path = download(ref, label=label, command_name=ref.uri, force=path is not None)
+
     try:
-        sha, checked = verify_against_hub_etag(path, label)
-    except ChecksumError:
-        _discard_from_cache(path)
-        raise
-    return path, "download", sha, checked
+        info = head(ref, label=label, command_name=ref.uri)
+    except (HubUnreachableError, HubError) as e:
+        # No answer, or not a Hub's: what is cached is used, and said so. The Hub's word that
+        # the revision or the file is not there is raised.
+        if path is None or isinstance(e, HubNotFoundError):
+            raise
+        if corrupt:
+            raise _cached_but_corrupt(label, path, e) from None
+        try:
+            sha, checked = verify_against_hub_etag(path, label)
+        except ChecksumError:
+            raise _cached_but_corrupt(label, path, e) from None
+        why = (f"cannot reach the Hub at {hub_endpoint()} ({e.reason})" if isinstance(e, HubUnreachableError)
+               else str(e))
+        return HubFile(path, "cache", sha, checked,
+                       f"{why}; using the cached copy of {label}{_short_commit(path)}, which may not be "
+                       f"the latest of {ref.revision!r}")
+    if path is not None and not corrupt and cached_commit(path) == info.commit:
+        try:
+            sha, checked = verify_against_hub_etag(path, label, info.etag)
+            return HubFile(path, "cache", sha, checked)
+        except ChecksumError:
+            corrupt = True
+    if path is not None and corrupt:
+        # huggingface_hub would keep a damaged snapshot file in a cache without symlinks even
+        # with force_download: remove it, then download as new.
+        discard_from_cache(path, info.etag if cached_commit(path) == info.commit else None)
+    got, sha, checked = download(ref, label=label, command_name=ref.uri, info=info)
+    return HubFile(got, "download", sha, checked)
 
 
 def _resolve_hub(task: str, model: str | None, uri: str, registry: Registry,
@@ -222,12 +291,14 @@ def _resolve_hub(task: str, model: str | None, uri: str, registry: Registry,
     entry = registry.find_hub(ref.repo_id, ref.filename, ref.revision)
     if entry is not None:  # a registered file: its sha256 and architecture apply
         return _resolve_entry(task, model, entry, registry, allow_download)
-    path, source, sha, checked = fetch_hub_file(ref, allow_download)
-    arch = get_spec(model, task).name if model is not None else architecture_of_file(path, task)
-    info = {"source": source, "sha256": sha, "verified": checked, "hub": ref.uri,
-            "verified_against": "the Hub's ETag" if checked else None}
+    got = fetch_hub_file(ref, allow_download)
+    arch = get_spec(model, task).name if model is not None else architecture_of_file(got.path, task)
+    info = {"source": got.source, "sha256": got.sha256, "verified": got.checked, "hub": ref.uri,
+            "verified_against": "the Hub's ETag" if got.checked else None}
+    if got.note:
+        info["note"] = got.note
     _registered_task(info, registry)
-    return ResolvedWeights(path=path, arch=arch, info=info)
+    return ResolvedWeights(path=got.path, arch=arch, info=info)
 
 
 def _no_default_message(task: str, model: str | None) -> str:
@@ -271,11 +342,11 @@ def resolve_weights(task: str, model: str | None = None, weights: str | os.PathL
     if path.is_file():
         return _resolve_file(task, model, path, registry)
     if path.is_dir():
-        raise WeightsError(f"--weights {text}: is a folder, not a weights file")
+        raise UnknownWeightsError(f"--weights {text}: is a folder, not a weights file")
     reg = load_registry(registry)
     if text in reg:
         return _resolve_entry(task, model, reg.get(text), reg, allow_download)
     if os.sep in text or "/" in text or text.lower().endswith(_WEIGHT_SUFFIXES):
-        raise WeightsError(f"weights file not found: {text}")
+        raise UnknownWeightsError(f"weights file not found: {text}")
     reg.get(text, file_checked=True)  # raises UnknownWeightsError listing close names
     raise AssertionError("unreachable")  # pragma: no cover
