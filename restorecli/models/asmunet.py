@@ -224,10 +224,11 @@ def _luma(x: torch.Tensor) -> torch.Tensor:
     return (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).float()
 
 
-# The side of the overview t and A are estimated on (ASMUNet.estimate_at_scale). Chosen on the
-# validation photo (motorcycle_right, 6 seeds per preset) for dehaze-asmunet-s-dcp: full
-# resolution 29.6 / 20.9 dB (light / dense haze), 96 px 32.2 / 22.3, 128 px 31.8 / 22.0,
-# 192 px 32.1 / 23.5, 256 px 31.8 / 23.2.
+# The side of the overview t and A are estimated on (ASMUNet.estimate_at_scale), chosen on the
+# validation photo (benchmarks/dehaze_overview.py: motorcycle_right, 6 seeds per preset), dB
+# light / dense haze. dehaze-asmunet-s-dcp: full resolution 29.6 / 20.9, 96 px 32.2 / 22.3,
+# 128 px 31.8 / 22.0, 192 px 32.1 / 23.5, 256 px 31.8 / 23.2. dehaze-asmunet-s-dcpres: full
+# 21.7 / 21.3, 128 px 34.7 / 24.5, 192 px 32.4 / 25.4, 256 px 31.3 / 25.5.
 ESTIMATE_SIDE = 192
 # With the network on the overview, the full-size work is the guided upsampling and the inversion:
 # 29 B/px of peak RSS growth measured for one fp32 restore_tensor call at 4000 x 6000 and at
