@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from restorecli.checkpoint import detect_architecture, transfer_weights
@@ -227,3 +228,31 @@ def test_an_explicit_tile_is_not_used_when_the_network_sees_an_overview(tmp_path
     assert tiled.last_tile == 0 and np.array_equal(out, whole)
     notes = [r.getMessage() for r in caplog.records if "--tile 64 not used" in r.getMessage()]
     assert len(notes) == 1   # once per Restorer
+
+
+def test_physics_loss_trains_the_estimates_and_needs_an_estimating_network(tmp_path):
+    """[optim] physics_weight: the clean target re-hazed with the network's t and A is compared
+    with the hazy input; the term is in the training loss (it changes the step's gradient), and
+    a network without estimates is refused before training."""
+    from restorecli.train.config import ConfigError
+    from restorecli.train.trainer import Trainer
+    from test_train import tiny_config
+
+    def trainer(weight, model="asmunet-s-dcpres"):
+        cfg = tiny_config(tmp_path / f"{model}{weight}", steps=4)
+        cfg.run.task, cfg.model.name = "dehaze", model
+        cfg.degradation.name, cfg.degradation.params = "haze", {"level": "heavy"}
+        cfg.optim.loss, cfg.optim.physics_weight = "psnr", weight
+        return Trainer(cfg, quiet=True)
+
+    a, b = trainer(0.0), trainer(1.0)
+    b.model.load_state_dict(a.model.state_dict())
+    la, _ = a.train_step()
+    lb, _ = b.train_step()
+    # same batch (same seeds), so the difference is the physics term: -PSNR of the re-hazed target, < 0
+    assert lb < la - 5
+    x, _ = a._batch()
+    out, t, A = b.model(x, return_estimates=True)
+    assert torch.equal(out, b.model(x)) and t.shape == (len(x), 1, *x.shape[-2:]) and A.shape == (len(x), 3, 1, 1)
+    with pytest.raises(ConfigError, match="physics_weight"):
+        trainer(1.0, model="unet-s")

@@ -292,6 +292,22 @@ def test_registered_per_task_and_seeded_by_the_torch_generator(kind):
     assert pinned.params == S.resolve_params(kind, "heavy")
 
 
+def test_clean_prob_leaves_a_share_of_samples_undegraded():
+    clean = torch.from_numpy(dead_leaves(48, 1)).permute(2, 0, 1)[None].repeat(64, 1, 1, 1)
+    deg = D.create_degradation("rain_streaks", level="heavy", clean_prob=0.25)
+    x, y, _ = deg(clean, torch.Generator().manual_seed(0))
+    kept = [bool(torch.equal(x[i], torch.round(clean[i] * 255) / 255)) for i in range(len(x))]
+    assert 6 <= sum(kept) <= 28          # ~16 of 64
+    assert torch.equal(y, clean)          # the targets are the clean patches either way
+    assert deg.fixed().clean_prob == 0.0  # validation always degrades
+    # without clean_prob the random stream is what it was before the option existed
+    a = D.create_degradation("rain_streaks", level="heavy")(clean[:4], torch.Generator().manual_seed(3))
+    b = D.create_degradation("rain_streaks", level="heavy", clean_prob=0.0)(clean[:4], torch.Generator().manual_seed(3))
+    assert torch.equal(a[0], b[0])
+    with pytest.raises(ValueError, match="clean_prob"):
+        D.create_degradation("haze", clean_prob=1.0)
+
+
 TASK_RECIPES = sorted(p for t in TASK_OF.values() for p in (ROOT / "recipes").glob(f"{t}-*.toml")
                       if not p.name.endswith(".entry.toml"))
 

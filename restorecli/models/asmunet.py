@@ -165,9 +165,15 @@ class ASMUNet(NLMUNet):
         t = guided_upsample(_luma(small), t_small, _luma(x), self.upsample_radius, self.upsample_eps)
         return t.clamp(self.t_min, 1.0), A
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, return_estimates: bool = False):
+        """The dehazed image; with ``return_estimates`` also ``(t, A)`` (training's physics loss,
+        through ``forward`` so that a DDP-wrapped model syncs its gradients)."""
         t, A = self.estimate_at_scale(x)
-        return ((x.float() - A) / t + A).to(x.dtype)
+        out = ((x.float() - A) / t + A).to(x.dtype)
+        return (out, t, A) if return_estimates else out
+
+    def forward_with_estimates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.forward(x, return_estimates=True)
 
 
 def _box_1d(x: torch.Tensor, r: int, dim: int) -> torch.Tensor:

@@ -85,6 +85,11 @@ class OptimConfig:
     loss: str = "charbonnier"  # l1 | charbonnier | psnr (mean over samples of -PSNR: light and
     #                           heavy degradations weigh alike, as in a benchmark's mean PSNR)
     charbonnier_eps: float = 1e-3
+    # Weight of a scattering-model loss for networks that estimate transmission and light
+    # (asmunet): the clean target re-hazed with the estimates, J t + A (1 - t), against the hazy
+    # input, by the same loss. It reaches t directly, without the division by t that makes the
+    # image loss weak on thin haze and unstable on dense haze. 0 = off.
+    physics_weight: float = 0.0
 
 
 @dataclass
@@ -138,6 +143,8 @@ class TrainConfig:
         o = self.optim
         if o.loss not in ("l1", "charbonnier", "psnr"):
             raise ConfigError(f"[optim] loss must be 'l1', 'charbonnier' or 'psnr', got {o.loss!r}")
+        if o.physics_weight < 0:
+            raise ConfigError(f"[optim] physics_weight must be >= 0, got {o.physics_weight}")
         if o.total_steps <= 0 or o.warmup_steps < 0 or o.warmup_steps >= o.total_steps:
             raise ConfigError("[optim] needs total_steps > warmup_steps >= 0")
         if o.schedule not in ("steps", "time"):

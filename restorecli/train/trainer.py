@@ -222,6 +222,10 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel as DDP
             self.net = DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.loss_fn = _loss_fn(cfg)
+        self.physics_weight = float(cfg.optim.physics_weight)
+        if self.physics_weight > 0 and not hasattr(self.model, "forward_with_estimates"):
+            raise ConfigError(f"[optim] physics_weight needs a network that estimates transmission and light "
+                              f"(asmunet-*), not {cfg.model.name}")
         self.step = 0
         self.train_seconds = 0.0  # wall time spent training, summed over resumes
         self.history: list[dict[str, Any]] = []
@@ -276,8 +280,13 @@ class Trainer:
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         x, y = self._batch()
-        out = self.net(x)
-        loss = self.loss_fn(out, y)
+        if self.physics_weight > 0:
+            out, t, A = self.net(x, return_estimates=True)
+            rehazed = y.float() * t + A * (1.0 - t)
+            loss = self.loss_fn(out, y) + self.physics_weight * self.loss_fn(rehazed, x[:, :3].float())
+        else:
+            out = self.net(x)
+            loss = self.loss_fn(out, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.optim.grad_clip > 0:
