@@ -5,8 +5,4 @@
 # Needs the Debian photos first: python recipes/fetch_debian_photos.py
 #   sh recipes/train-session3.sh [name ...]
 set -e
-cd "$(dirname "$0")/.."
-for name in ${*:-derain-unet-s2 dehaze-asmunet-s desnow-unet-s2 dehaze-asmunet-s-dcp deblur-unet-s2 derain-unet-s3 defocus-unet-s2}; do
-    restore train "recipes/$name.toml" --name "$name" --embedded "weights/$name.safetensors" \
-        > "recipes/$name.entry.toml" 2> "recipes/$name.log"
-done
+exec sh "$(dirname "$0")/train-recipes.sh" ${*:-derain-unet-s2 dehaze-asmunet-s desnow-unet-s2 dehaze-asmunet-s-dcp deblur-unet-s2 derain-unet-s3 defocus-unet-s2}

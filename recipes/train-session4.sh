@@ -7,13 +7,7 @@
 # Needs the Debian photos first: python recipes/fetch_debian_photos.py
 #   sh recipes/train-session4.sh [name ...]
 set -e
-cd "$(dirname "$0")/.."
-run() {
-    for name in "$@"; do
-        restore train "recipes/$name.toml" --name "$name" --embedded "weights/$name.safetensors" \
-            > "recipes/$name.entry.toml" 2> "recipes/$name.log"
-    done
-}
+run() { sh "$(dirname "$0")/train-recipes.sh" "$@"; }
 if [ $# -gt 0 ]; then
     run "$@"
 else
