@@ -5,9 +5,10 @@ Rules (the CLI's documented behaviour):
 * ``-``: read stdin; write stdout (in the input's format) unless ``-o FILE``.
 * one file: ``-o FILE``, ``-o DIR/`` (same name inside), or ``<stem>_<task>.<ext>`` beside it.
   An existing output is an error unless ``--overwrite``.
-* folders (recursive, image suffixes only, hidden entries skipped): the output tree mirrors
-  the input tree under ``-o DIR`` or ``<folder>_<task>/`` beside the folder. Existing outputs
-  are skipped, so a rerun resumes.
+* folders (recursive, image suffixes only, hidden entries skipped, symlinked subfolders not
+  followed): the output tree mirrors the input tree under ``-o DIR`` or ``<folder>_<task>/``
+  beside the folder (as named: a symlink's own name). Existing outputs are skipped, so a rerun
+  resumes. A folder or input that cannot be read is reported, like a bad file.
 * several inputs with ``-o``: ``-o`` is a folder; each folder keeps its own name inside it.
 * An output never replaces an input.
 """
@@ -52,16 +53,38 @@ def _image_suffixes() -> frozenset[str]:
     return frozenset(s.lower() for s in IMAGE_SUFFIXES)
 
 
-def _scan(folder: Path, exclude: Path | None) -> list[Path]:
+def _scan(folder: Path, exclude: Path | None, unreadable: list[tuple[str, str]]) -> list[Path]:
+    """Image files under ``folder``; folders that cannot be listed go to ``unreadable``
+    as (path, reason): os.walk would skip them without a word."""
     suffixes = _image_suffixes()
     found: list[Path] = []
-    for root, dirs, files in os.walk(folder):
+
+    def cannot_list(e: OSError) -> None:
+        unreadable.append((str(e.filename), _reason(e)))
+
+    for root, dirs, files in os.walk(folder, onerror=cannot_list):
         rootp = Path(root)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")
                          and (exclude is None or (rootp / d).resolve() != exclude))
         found.extend(rootp / f for f in sorted(files)
                      if not f.startswith(".") and Path(f).suffix.lower() in suffixes)
     return found
+
+
+def _reason(e: OSError) -> str:
+    return (e.strerror or str(e)).lower()
+
+
+def _unreachable(path: Path) -> str | None:
+    """Why ``path`` cannot be looked at (e.g. it is in a folder we may not enter), or None;
+    a path that does not exist is not unreachable. (Path.exists() raises on these.)"""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        return _reason(e)
+    return None
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -86,23 +109,31 @@ def plan_jobs(task: str, inputs: list[str], output: str | None, overwrite: bool 
         if len(inputs) > 1:
             raise UsageError("- (stdin) cannot be combined with other inputs")
         dest = output if output is not None else STDIO
-        if dest != STDIO and Path(dest).is_dir():
+        if dest != STDIO and os.path.isdir(dest):
             raise UsageError(f"-o {dest} is a folder; with stdin give an output file (or - for stdout)")
-        plan.todo.append(Job(STDIO, dest, "<stdin>"))
+        job = Job(STDIO, dest, "<stdin>")
+        if dest != STDIO and os.path.exists(dest) and not overwrite:  # known before reading stdin
+            job.error = f"output {dest} exists (pass --overwrite to replace it)"
+            plan.failed.append(job)
+        else:
+            plan.todo.append(job)
         return plan
     if output == STDIO:
-        if len(inputs) != 1 or Path(inputs[0]).is_dir():
+        if len(inputs) != 1 or os.path.isdir(inputs[0]):
             raise UsageError("-o - (stdout) takes exactly one input image")
 
+    # os.path's exists/isdir, not Path's: those raise PermissionError for a path inside a
+    # folder we may not enter; such an input is reported like an unreadable file.
     paths = [Path(p) for p in inputs]
-    missing = [str(p) for p in paths if not p.exists()]
+    blocked = {p: why for p in paths if (why := _unreachable(p))}
+    missing = [str(p) for p in paths if p not in blocked and not os.path.exists(p)]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
-    several = len(paths) > 1 or paths[0].is_dir()
+    several = len(paths) > 1 or os.path.isdir(paths[0])
     out = Path(output) if output not in (None, STDIO) else None
-    if several and out is not None and out.exists() and not out.is_dir():
+    if several and out is not None and os.path.exists(out) and not os.path.isdir(out):
         raise UsageError(f"-o {output}: several inputs need an output folder, and this is a file")
-    if several and out is not None and not out.exists() and out.suffix.lower() in _image_suffixes():
+    if several and out is not None and not os.path.exists(out) and out.suffix.lower() in _image_suffixes():
         raise UsageError(f"-o {output}: several inputs need an output folder, not an image file name")
     if out is not None and several:
         out_resolved = out.resolve()
@@ -110,21 +141,28 @@ def plan_jobs(task: str, inputs: list[str], output: str | None, overwrite: bool 
         out_resolved = None
 
     for p in paths:
-        if p.is_dir():
-            root = out if out is not None else p.resolve().parent / f"{p.resolve().name}_{task}"
+        if p in blocked:
+            plan.failed.append(Job(str(p), "", str(p), blocked[p]))
+        elif os.path.isdir(p):
+            # Named as given (a symlink keeps its own name): abspath, not resolve.
+            here = Path(os.path.abspath(p))
+            root = out if out is not None else here.parent / f"{here.name}_{task}"
             if out is not None and len(paths) > 1:
-                root = out / p.resolve().name
+                root = out / here.name
             exclude = out_resolved if out_resolved is not None else root.resolve()
-            for src in _scan(p, exclude):
+            unreadable: list[tuple[str, str]] = []
+            for src in _scan(p, exclude, unreadable):
                 dest = root / src.relative_to(p)
                 _add(plan, src, dest, display=str(src), from_folder=True, overwrite=overwrite)
+            for folder, why in unreadable:
+                plan.failed.append(Job(folder, "", folder, f"cannot read this folder: {why}"))
         else:
             if output == STDIO:
                 plan.todo.append(Job(str(p), STDIO, str(p)))
                 continue
             if out is None:
                 dest = p.with_name(f"{p.stem}_{task}{p.suffix}")
-            elif several or out.is_dir() or str(output).endswith(("/", os.sep)):
+            elif several or os.path.isdir(out) or str(output).endswith(("/", os.sep)):
                 dest = out / p.name
             else:
                 dest = out
@@ -163,12 +201,12 @@ def preflight(plan: JobPlan, bit_depth: int | None) -> None:
         except ImageFormatError as e:
             raise UsageError(f"{dest}: {e}") from None
         folder = dest.parent
-        while not folder.exists() and folder != folder.parent:
+        while not os.path.exists(folder) and folder != folder.parent:
             folder = folder.parent
         if folder in checked_dirs:
             continue
         checked_dirs.add(folder)
-        if not folder.is_dir():
+        if not os.path.isdir(folder):
             raise RestoreError(f"cannot write {dest}: {folder} is not a folder")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise RestoreError(f"cannot write {dest}: no permission to write in {folder}")
@@ -177,7 +215,7 @@ def preflight(plan: JobPlan, bit_depth: int | None) -> None:
 def _add(plan: JobPlan, src: Path, dest: Path, display: str, from_folder: bool, overwrite: bool) -> None:
     if _same_file(src, dest):
         plan.failed.append(Job(str(src), str(dest), display, "the output would replace the input"))
-    elif dest.exists() and not overwrite:
+    elif os.path.exists(dest) and not overwrite:
         if from_folder:
             plan.skipped += 1
         else:
@@ -256,17 +294,20 @@ class BatchRunner:
         return result
 
     def run_one(self, job: Job, progress: "_Progress | None" = None) -> None:
-        from .imageio import (Image, check_output_alpha, encode_image, format_from_path, from_float,
-                              read_image, to_float, write_image)
+        from .imageio import (Image, check_output_alpha, check_output_depth, encode_image, format_from_path,
+                              from_float, read_image, to_float, write_image)
 
         source = sys.stdin.buffer.read() if job.source == STDIO else job.source
         if job.source == STDIO and not source:
             raise UsageError("no image data on standard input")
         img = read_image(source, max_pixels=self.max_pixels)
         # What only the image shows, checked before the network runs on it.
+        suffix = job.dest != STDIO and Path(job.dest).suffix
+        out_format = format_from_path(job.dest) if suffix else img.format
         if img.alpha is not None:
-            suffix = job.dest != STDIO and Path(job.dest).suffix
-            check_output_alpha(format_from_path(job.dest) if suffix else img.format)
+            check_output_alpha(out_format)
+        if self.bit_depth is not None:  # stdout's format is the input's: known only now
+            check_output_depth(out_format, self.bit_depth)
         if img.pixels.dtype.kind == "f" and not self.quiet:
             share = out_of_range_share(img.pixels)
             if share:

@@ -33,9 +33,11 @@ Conventions
 * EXIF is kept as the raw TIFF-structured blob *without* the ``Exif\\0\\0``
   prefix.  On read the EXIF Orientation (or, for TIFF, the file's own
   Orientation tag) is applied to the pixels and the Orientation tag in the
-  blob is set to 1; on write it is set to 1 again and PixelX/YDimension are
-  updated to the written size.  EXIF and ICC are written to PNG, JPEG, TIFF and
-  WebP; BMP carries neither.
+  blob is set to 1; on write it is set to 1 again, PixelX/YDimension are
+  updated to the written size and the embedded thumbnail (IFD1) is unlinked: it
+  shows the input as stored (before rotation, before restoration), and viewers
+  that preview it would show it sideways or degraded.  EXIF and ICC are written
+  to PNG, JPEG, TIFF and WebP; BMP carries neither.
 * Output bit depth follows ``Image.bit_depth`` unless ``bit_depth`` is given.
   An explicitly requested depth the format cannot hold raises
   :class:`ImageFormatError`; an inherited one is lowered to what the format
@@ -967,7 +969,7 @@ def encode_image(img: Image, format: str | None = None, bit_depth: int | None = 
     if quality is not None and not 1 <= int(quality) <= 100:
         raise ValueError(f"quality must be between 1 and 100, not {quality}")
     h, w = pixels.shape[:2]
-    exif = _exif_patch(img.exif, w, h) if img.exif else None
+    exif = _exif_patch(img.exif, w, h, drop_thumbnail=True) if img.exif else None
     extra = dict(img.extra or {})
     icc = img.icc_profile or None
     try:
@@ -1462,8 +1464,11 @@ def _exif_orientation(blob: bytes | None) -> int:
     return 1
 
 
-def _exif_patch(blob: bytes | None, width: int | None = None, height: int | None = None):
-    """Set Orientation to 1 and, if given, PixelX/YDimension, in place (nothing else moves)."""
+def _exif_patch(blob: bytes | None, width: int | None = None, height: int | None = None,
+                drop_thumbnail: bool = False):
+    """Set Orientation to 1 and, if given, PixelX/YDimension, in place (nothing else moves);
+    ``drop_thumbnail``: end the IFD chain after IFD0, so the thumbnail (IFD1) is no longer
+    referenced (its bytes stay, unused: moving anything could break offsets in maker notes)."""
     if not blob:
         return blob
     if blob.startswith(b"Exif\0\0"):
@@ -1490,6 +1495,9 @@ def _exif_patch(blob: bytes | None, width: int | None = None, height: int | None
                     put(typ, vpos, width)
                 elif tag == 40963 and count == 1:
                     put(typ, vpos, height)
+        if drop_thumbnail:
+            n = struct.unpack_from(bo + ("Q" if big else "H"), buf, off)[0]
+            struct.pack_into(bo + ("Q" if big else "I"), buf, off + (8 if big else 2) + n * (20 if big else 12), 0)
     except (_TiffParseError, struct.error):
         pass
     return bytes(buf)

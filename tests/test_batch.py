@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 
 import numpy as np
@@ -123,3 +124,93 @@ def test_alpha_for_jpeg_is_refused_before_the_network_runs(tmp_path):
     assert restorer.calls == 1  # only the image that can be written was restored
     assert "rgba.png: JPEG cannot store an alpha channel" in said
     assert not (tmp_path / "a.jpg").exists() and (tmp_path / "b.jpg").is_file()
+
+
+def test_depth_stdout_cannot_hold_is_refused_before_the_network_runs(tmp_path, monkeypatch):
+    src = tmp_path / "a.jpg"
+    PILImage.new("RGB", (16, 16), (10, 20, 30)).save(src)
+    buf = ShortWrites(chunk=1 << 20)
+    monkeypatch.setattr(sys, "stdout", FakeStdout(buf))
+    restorer = IdentityRestorer()
+    text = io.StringIO()
+    result = BatchRunner(restorer, bit_depth=16, console=Console(file=text, width=300)).run(
+        plan_jobs("deblur", [str(src)], "-"))
+    assert result.failed == 1 and restorer.calls == 0  # JPEG on stdout: known before any work
+    assert "a.jpg: JPEG holds only 8 bits" in text.getvalue() and not buf.data
+
+
+def _deny_under(monkeypatch, folder):
+    """Behave as if ``folder`` could not be entered (mode 000 for a user who is not root):
+    listing it and looking at anything inside it fail with EACCES."""
+    real_scandir, real_stat = os.scandir, os.stat
+    inside = str(folder)
+
+    def denied(path) -> bool:
+        return isinstance(path, (str, os.PathLike)) and (
+            os.fspath(path) == inside or os.fspath(path).startswith(inside + os.sep))
+
+    def scandir(path="."):
+        if denied(path):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    def stat(path, *args, **kwargs):
+        if denied(path) and os.fspath(path) != inside:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "stat", stat)
+
+
+def test_unreadable_folders_and_inputs_are_reported_and_the_rest_runs(tmp_path, monkeypatch):
+    src = tmp_path / "shots"
+    locked = src / "locked"
+    locked.mkdir(parents=True)
+    PILImage.new("RGB", (16, 16), (10, 20, 30)).save(src / "a.png")
+    PILImage.new("RGB", (16, 16), (10, 20, 30)).save(locked / "b.png")
+    _deny_under(monkeypatch, locked)
+    out = tmp_path / "out"
+    # a folder inside the tree that cannot be listed is named, not skipped without a word
+    plan = plan_jobs("deblur", [str(src)], str(out))
+    result, said, _ = run(plan)
+    assert result.done == 1 and result.failed == 1
+    assert f"{locked}: cannot read this folder: permission denied" in said
+    # the same for the folder given itself: not "nothing to do"
+    plan = plan_jobs("deblur", [str(locked)], str(out))
+    assert not plan.todo and [j.display for j in plan.failed] == [str(locked)]
+    # a file in it: one error line for it (not an internal error), the other input still runs
+    plan = plan_jobs("deblur", [str(locked / "b.png"), str(src / "a.png")], str(tmp_path / "out2"))
+    result, said, _ = run(plan)
+    assert result.done == 1 and result.failed == 1
+    assert f"{locked / 'b.png'}: permission denied" in said
+    # an output in it is planned (the write or preflight says what is wrong), not a crash
+    plan = plan_jobs("deblur", [str(src / "a.png")], str(locked / "sub" / "x.png"))
+    assert [j.dest for j in plan.todo] == [str(locked / "sub" / "x.png")]
+
+
+def test_a_symlinked_folder_is_named_as_given(tmp_path):
+    real = tmp_path / "archive" / "2024-06-shoot"
+    real.mkdir(parents=True)
+    PILImage.new("RGB", (16, 16), (10, 20, 30)).save(real / "a.png")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "today").symlink_to(real, target_is_directory=True)
+    # <folder>_<task>/ beside the folder the user named, not beside the link's target
+    plan = plan_jobs("deblur", [str(work / "today")], None)
+    assert [j.dest for j in plan.todo] == [str(work / "today_deblur" / "a.png")]
+    other = tmp_path / "other"
+    other.mkdir()
+    PILImage.new("RGB", (16, 16), (10, 20, 30)).save(other / "b.png")
+    plan = plan_jobs("deblur", [str(work / "today"), str(other)], str(tmp_path / "out"))
+    assert sorted(j.dest for j in plan.todo) == [str(tmp_path / "out" / "other" / "b.png"),
+                                                 str(tmp_path / "out" / "today" / "a.png")]
+
+
+def test_stdin_to_an_existing_output_is_refused_before_any_work(tmp_path):
+    out = tmp_path / "x.png"
+    PILImage.new("RGB", (16, 16), (10, 20, 30)).save(out)
+    plan = plan_jobs("deblur", ["-"], str(out))
+    assert not plan.todo and "exists (pass --overwrite" in plan.failed[0].error  # as for a file input
+    assert [j.dest for j in plan_jobs("deblur", ["-"], str(out), overwrite=True).todo] == [str(out)]
+    assert [j.dest for j in plan_jobs("deblur", ["-"], str(tmp_path / "new.png")).todo] == [str(tmp_path / "new.png")]

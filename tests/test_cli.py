@@ -307,3 +307,63 @@ def test_stdout_cut_short_by_a_file_size_limit_fails(tmp_path, photo, dehaze_wei
     assert proc.returncode == 1
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "cannot write to standard output" in errors[0], proc.stderr
+
+
+def test_numpy_is_imported_before_torch_so_ctrl_c_at_start_up_is_not_lost():
+    # torch's C start-up imports numpy and clears any exception raised while it does: a
+    # KeyboardInterrupt in that moment was lost (the run went on) or left numpy half-imported
+    # ("module 'numpy' has no attribute 'lib'" on the first image).
+    code = (
+        "import sys\n"
+        "class Spy:\n"
+        "    seen = None\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch' and Spy.seen is None:\n"
+        "            Spy.seen = 'numpy' in sys.modules\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Spy())\n"
+        "from restorecli.cli.app import _setup\n"
+        "_setup()\n"
+        "print(Spy.seen)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "True"
+
+
+def test_parsing_errors_are_one_line_too(photo_png):
+    # click's own errors (bad value, unknown option or command, missing argument) come out as
+    # our errors do: one line on stderr, exit 2; not a framed panel wrapped at 80 columns.
+    def restore(*args):
+        return subprocess.run([sys.executable, "-m", "restorecli", *map(str, args)],
+                              capture_output=True, text=True, timeout=300)
+
+    for args, needle in [(("deblur", photo_png, "--tile-overlap", "-3"), "'--tile-overlap'"),
+                         (("deblur", photo_png, "--half"), "--half"),
+                         (("deblur",), "Missing argument"),
+                         (("deblurr", photo_png), "Did you mean 'deblur'"),
+                         (("weights", "list", "--bogus"), "--bogus")]:
+        proc = restore(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+        assert needle in proc.stderr and "--help" in proc.stderr and proc.stdout == ""
+    proc = restore()  # no arguments: the help
+    assert proc.returncode == 2 and "denoise" in proc.stdout and "error" not in proc.stderr
+    proc = restore("deblur", "--help")
+    assert proc.returncode == 0 and "--tile-overlap" in proc.stdout and proc.stderr == ""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses a pseudo-terminal")
+def test_stdin_from_a_terminal_is_refused_before_any_work(tmp_path):
+    import pty
+
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "restorecli", "deblur", "-", "-o", str(tmp_path / "x.png")],
+                              stdin=secondary, capture_output=True, text=True, timeout=120)
+    finally:
+        os.close(secondary)
+        os.close(primary)
+    assert proc.returncode == 2, proc.stderr  # not a wait for an image nobody will type
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1 and "terminal" in proc.stderr
+    assert not (tmp_path / "x.png").exists()

@@ -486,6 +486,27 @@ def test_exif_orientation_6_reads_upright_and_writes_1(tmp_path):
     assert src.read_bytes() == before  # input untouched
 
 
+def test_exif_thumbnail_of_the_input_is_not_carried(tmp_path):
+    # Cameras embed a thumbnail (IFD1) stored like the main image and shown with its
+    # Orientation; after rotating the pixels and writing Orientation 1 it would show sideways
+    # (and it pictures the input, before restoration) in any viewer that previews it.
+    stored = _marked(40, 64)
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Orientation: 6, piexif.ImageIFD.Make: b"Canon"},
+                        "Exif": {piexif.ExifIFD.PixelXDimension: 64, piexif.ExifIFD.PixelYDimension: 40},
+                        "1st": {piexif.ImageIFD.Orientation: 1},
+                        "thumbnail": pil_bytes(stored[::4, ::4], "JPEG")})
+    src = tmp_path / "in.jpg"
+    src.write_bytes(pil_bytes(stored, "JPEG", quality=95, exif=exif))
+    assert piexif.load(str(src))["thumbnail"]
+    img = read_image(src)
+    for fmt in ("jpg", "png", "webp"):
+        out = write_image(tmp_path / f"out.{fmt}", img)
+        e = piexif.load(read_image(out).exif)
+        assert not e["thumbnail"] and not e["1st"], fmt
+        assert e["0th"][piexif.ImageIFD.Orientation] == 1 and e["0th"][piexif.ImageIFD.Make] == b"Canon"
+        assert (e["Exif"][piexif.ExifIFD.PixelXDimension], e["Exif"][piexif.ExifIFD.PixelYDimension]) == (40, 64)
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_all_orientations_match_pillow(orientation):
     px = rand((5, 7, 3), 8)

@@ -259,3 +259,16 @@ def test_trainer_style_metrics_table_is_accepted(tmp_path):
     assert [m["name"] for m in got.metrics] == ["psnr_sigma25", "ssim_sigma25"]
     assert got.metrics[0]["command"] == "restore train x.toml"
     assert got.metric_text() == "psnr_sigma25 30.25"
+
+
+def test_cli_list_with_an_unknown_task_is_a_usage_error():
+    from typer.testing import CliRunner
+
+    from restorecli.cli import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["weights", "list", "--task", "dehze"], catch_exceptions=False)
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.startswith("error: --task 'dehze': expected one of denoise, derain") and r.stderr.count("\n") == 1
+    r = runner.invoke(app, ["weights", "list", "--task", "dehaze"], catch_exceptions=False)
+    assert r.exit_code == 0 and "dehaze" in r.stdout

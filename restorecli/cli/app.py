@@ -85,6 +85,9 @@ def user_errors(fn: F) -> F:
 @app.callback()
 def _setup() -> None:
     """Restore photos: denoise, derain, deblur, defocus, dehaze, desnow (IRNeXt, CLG-INet)."""
+    # numpy first: torch's C start-up imports it and swallows any exception raised meanwhile,
+    # so a Ctrl-C in that moment was lost (the run went on) or left numpy half-imported.
+    import numpy  # noqa: F401
     import torch
 
     # Denormal floats (common in barely trained or random networks) make CPU kernels
@@ -115,8 +118,32 @@ def _register_commands() -> None:
                 raise
 
 
+def _click_error_types() -> tuple[type[Exception], type[Exception]]:
+    """click's ClickException and UsageError as this typer uses them (recent typers vendor click)."""
+    mro = {c.__name__: c for c in typer.BadParameter.__mro__}
+    return mro["ClickException"], mro["UsageError"]
+
+
 def main() -> None:
-    app(prog_name="restore")
+    """The ``restore`` command. Click's own usage errors (an unknown option, a bad value, a
+    missing argument) are one line too, like ours, not typer's framed panel wrapped at 80 columns."""
+    click_error, usage_error = _click_error_types()
+    try:
+        code = app(prog_name="restore", standalone_mode=False)
+    except click_error as e:
+        message = e.format_message()
+        if type(e).__name__ == "NoArgsIsHelpError":  # no arguments: the help (rich prints it itself)
+            if message:
+                print(message, file=sys.stderr)
+            sys.exit(e.exit_code)
+        ctx = getattr(e, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if isinstance(e, usage_error) and ctx else ""
+        fail(" ".join(message.split()) + hint)
+        sys.exit(e.exit_code)
+    except typer.Abort:  # click's wrapping of a Ctrl-C outside a command's own handling (we never prompt)
+        err.print("interrupted")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -70,6 +70,10 @@ def run_task(task: str, inputs: list[str], output: str | None, model: str | None
     preflight(jobs, bit_depth)
     if jobs.to_stdout and sys.stdout is not None and sys.stdout.isatty():
         raise fail("refusing to write image data to a terminal: redirect stdout or pass -o FILE", 2)
+    if any(j.source == "-" for j in jobs.todo) and sys.stdin is not None and sys.stdin.isatty():
+        # it would wait, after loading a network, for an image nobody is going to type
+        raise fail("- reads an image from stdin, which is a terminal here: pipe one in "
+                   f"(cat photo.png | restore {task} -) or give a file", 2)
 
     started = time.perf_counter()
     if quiet:

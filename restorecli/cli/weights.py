@@ -56,10 +56,13 @@ def list_weights(
     """Registered weights: name, task, architecture, size, where the file is, default, metric."""
     from rich.table import Table
 
+    from .. import TASKS
     from ..weights import load_registry
     from ..weights.hashing import format_size
     from ..weights.resolve import entry_files
 
+    if task is not None and task not in TASKS:  # a typo must not list nothing and succeed
+        raise fail(f"--task {task!r}: expected one of {', '.join(TASKS)}", 2)
     reg = load_registry(registry)
     entries = [e for e in reg if task is None or e.task == task]
     if not entries:
