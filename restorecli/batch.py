@@ -4,7 +4,9 @@ Rules (the CLI's documented behaviour):
 
 * ``-``: read stdin; write stdout (in the input's format) unless ``-o FILE``.
 * one file: ``-o FILE``, ``-o DIR/`` (same name inside), or ``<stem>_<task>.<ext>`` beside it.
-  An existing output is an error unless ``--overwrite``.
+  An existing output is an error unless ``--overwrite``. A file without an extension gets that
+  of its content's format in the names made from its own (``scan`` holding a PNG:
+  ``scan_denoise.png``, ``DIR/scan.png``).
 * folders (recursive, image suffixes only, hidden entries skipped, symlinked subfolders not
   followed): the output tree mirrors the input tree under ``-o DIR`` or ``<folder>_<task>/``
   beside the folder (as named: a symlink's own name). Existing outputs are skipped, so a rerun
@@ -122,6 +124,8 @@ def plan_jobs(task: str, inputs: list[str], output: str | None, overwrite: bool 
         if len(inputs) != 1 or os.path.isdir(inputs[0]):
             raise UsageError("-o - (stdout) takes exactly one input image")
 
+    from .imageio import ImageError, suffix_from_content
+
     # os.path's exists/isdir, not Path's: those raise PermissionError for a path inside a
     # folder we may not enter; such an input is reported like an unreadable file.
     paths = [Path(p) for p in inputs]
@@ -160,12 +164,18 @@ def plan_jobs(task: str, inputs: list[str], output: str | None, overwrite: bool 
             if output == STDIO:
                 plan.todo.append(Job(str(p), STDIO, str(p)))
                 continue
-            if out is None:
-                dest = p.with_name(f"{p.stem}_{task}{p.suffix}")
-            elif several or os.path.isdir(out) or str(output).endswith(("/", os.sep)):
-                dest = out / p.name
-            else:
+            into_folder = out is not None and (several or os.path.isdir(out)
+                                               or str(output).endswith(("/", os.sep)))
+            if out is not None and not into_folder:
                 dest = out
+            else:  # named after the input; one without an extension takes its content's format's
+                try:
+                    suffix = p.suffix or suffix_from_content(p)
+                except ImageError as e:
+                    plan.failed.append(Job(str(p), "", str(p), str(e)))
+                    continue
+                dest = out / (p.name + ("" if p.suffix else suffix)) if into_folder \
+                    else p.with_name(f"{p.stem}_{task}{suffix}")
             _add(plan, p, dest, display=str(p), from_folder=False, overwrite=overwrite)
     _refuse_clashes(plan)
     return plan
@@ -225,6 +235,10 @@ def _add(plan: JobPlan, src: Path, dest: Path, display: str, from_folder: bool, 
         plan.todo.append(Job(str(src), str(dest), display))
 
 
+class _EmptyStdin(UsageError):
+    """Nothing on stdin: it ends the run as a usage error (exit 2), not as one failed image."""
+
+
 @dataclass
 class BatchResult:
     done: int = 0
@@ -273,6 +287,8 @@ class BatchRunner:
                 try:
                     self.run_one(job, progress)
                     result.done += 1
+                except _EmptyStdin:  # the run's only job, and the command line's mistake: exit 2
+                    raise
                 except known as e:
                     self._error(job, str(e))
                     result.failed += 1
@@ -294,16 +310,16 @@ class BatchRunner:
         return result
 
     def run_one(self, job: Job, progress: "_Progress | None" = None) -> None:
-        from .imageio import (Image, check_output_alpha, check_output_depth, encode_image, format_from_path,
-                              from_float, read_image, to_float, write_image)
+        from .imageio import (Image, check_output_alpha, check_output_depth, check_output_size, encode_image,
+                              format_from_path, from_float, read_image, to_float, write_image)
 
         source = sys.stdin.buffer.read() if job.source == STDIO else job.source
         if job.source == STDIO and not source:
-            raise UsageError("no image data on standard input")
+            raise _EmptyStdin("no image data on standard input")
         img = read_image(source, max_pixels=self.max_pixels)
         # What only the image shows, checked before the network runs on it.
-        suffix = job.dest != STDIO and Path(job.dest).suffix
-        out_format = format_from_path(job.dest) if suffix else img.format
+        out_format = img.format if job.dest == STDIO else format_from_path(job.dest)
+        check_output_size(out_format, img.width, img.height)
         if img.alpha is not None:
             check_output_alpha(out_format)
         if self.bit_depth is not None:  # stdout's format is the input's: known only now
@@ -337,10 +353,9 @@ class BatchRunner:
                 dest.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise RestoreError(f"cannot create folder {dest.parent}: {e.strerror or e}") from None
-            fmt = None if dest.suffix else img.format
             # bit_depth only when asked: otherwise the format may lower the input's depth
             # (16-bit PNG in, JPEG out) instead of refusing it.
-            write_image(dest, out, format=fmt, bit_depth=self.bit_depth, overwrite=self.overwrite)
+            write_image(dest, out, bit_depth=self.bit_depth, overwrite=self.overwrite)
 
 
 def write_stdout(data: bytes) -> None:

@@ -89,7 +89,9 @@ __all__ = [
     "encode_image",
     "write_image",
     "format_from_path",
+    "suffix_from_content",
     "check_output_alpha",
+    "check_output_size",
     "to_float",
     "from_float",
 ]
@@ -102,6 +104,7 @@ _SUFFIX_FORMAT = {
     ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF",
     ".tiff": "TIFF", ".webp": "WEBP", ".bmp": "BMP",
 }
+_FORMAT_SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
 _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF"}
 _FORMAT_DEPTHS = {"PNG": (8, 16), "TIFF": (8, 16, 32), "JPEG": (8,), "WEBP": (8,), "BMP": (8,)}
 _DEPTH_DTYPE = {8: np.dtype(np.uint8), 16: np.dtype(np.uint16), 32: np.dtype(np.float32)}
@@ -111,6 +114,7 @@ JPEG_QUALITY_FLOOR = 90
 DEFAULT_WEBP_QUALITY = 95
 _PNG_COMPRESSION = 6
 _WEBP_MAX_SIDE = 16383
+_JPEG_MAX_SIDE = 65535
 _MAX_META_BYTES = 64 << 20  # cap on decompressed iCCP / zTXt / iTXt payloads
 
 
@@ -222,6 +226,20 @@ def format_from_path(path: str | os.PathLike) -> str:
         ) from None
 
 
+def suffix_from_content(path: str | os.PathLike) -> str:
+    """The suffix (``.png``, ``.jpg``, ...) of the image format the file's first bytes show:
+    what an output named after a file without an extension gets. :class:`ImageError` if the
+    file cannot be read or is not an image of a supported format."""
+    try:
+        with open(os.fspath(path), "rb") as f:
+            head = f.read(64)
+    except OSError as e:
+        raise _read_error(e) from None
+    if not head:
+        raise ImageError("empty file (0 bytes)")
+    return _FORMAT_SUFFIX[_sniff(head)]
+
+
 def check_output_depth(fmt: str, bit_depth: int) -> None:
     """Raise :class:`ImageFormatError` when ``fmt`` cannot hold ``bit_depth`` (8, 16, 32 = float)."""
     fmt = _normalize_format(fmt)
@@ -232,6 +250,17 @@ def check_output_alpha(fmt: str) -> None:
     """Raise :class:`ImageFormatError` when ``fmt`` cannot store an alpha channel."""
     if _normalize_format(fmt) == "JPEG":
         raise ImageFormatError("JPEG cannot store an alpha channel; write PNG, TIFF or WebP to keep it")
+
+
+def check_output_size(fmt: str, width: int, height: int) -> None:
+    """Raise :class:`ImageFormatError` when ``fmt`` cannot hold a ``width`` x ``height`` image
+    (WebP: at most 16383 pixels a side, JPEG: 65535)."""
+    fmt = _normalize_format(fmt)
+    limit = {"WEBP": _WEBP_MAX_SIDE, "JPEG": _JPEG_MAX_SIDE}.get(fmt)
+    if limit is not None and max(width, height) > limit:
+        name = "WebP" if fmt == "WEBP" else fmt
+        raise ImageFormatError(f"{name} images are limited to {limit} pixels a side and this one is "
+                               f"{width}x{height}: write PNG or TIFF")
 
 
 def _normalize_format(fmt: str) -> str:
@@ -392,14 +421,18 @@ def _read_source(source) -> bytes:
     try:
         with open(os.fspath(source), "rb") as f:
             return f.read()
-    except FileNotFoundError:
-        raise ImageError("file not found") from None
-    except IsADirectoryError:
-        raise ImageError("is a directory, not an image file") from None
-    except PermissionError:
-        raise ImageError("permission denied") from None
     except OSError as e:
-        raise ImageError(f"cannot read file: {e.strerror or e}") from None
+        raise _read_error(e) from None
+
+
+def _read_error(e: OSError) -> ImageError:
+    if isinstance(e, FileNotFoundError):
+        return ImageError("file not found")
+    if isinstance(e, IsADirectoryError):
+        return ImageError("is a directory, not an image file")
+    if isinstance(e, PermissionError):
+        return ImageError("permission denied")
+    return ImageError(f"cannot read file: {e.strerror or e}")
 
 
 _OTHER_MAGIC = [
@@ -1190,6 +1223,7 @@ def _encode_jpeg(pixels, alpha, exif, icc, extra, quality, source_format) -> byt
 
     if alpha is not None:
         check_output_alpha("JPEG")
+    check_output_size("JPEG", pixels.shape[1], pixels.shape[0])
     if quality is None:
         est = extra.get("jpeg_quality") if source_format == "JPEG" else None
         quality = max(JPEG_QUALITY_FLOOR, int(est)) if est else DEFAULT_JPEG_QUALITY
@@ -1232,9 +1266,7 @@ def _encode_jpeg(pixels, alpha, exif, icc, extra, quality, source_format) -> byt
 def _encode_webp(pixels, alpha, exif, icc, extra, quality, source_format) -> bytes:
     from PIL import Image as PILImage
 
-    h, w = pixels.shape[:2]
-    if max(h, w) > _WEBP_MAX_SIDE:
-        raise ImageFormatError(f"WebP images are limited to {_WEBP_MAX_SIDE}x{_WEBP_MAX_SIDE} pixels; this one is {w}x{h}")
+    check_output_size("WEBP", pixels.shape[1], pixels.shape[0])
     rgb = np.dstack([pixels] * 3) if pixels.ndim == 2 else pixels
     arr = rgb if alpha is None else np.dstack([rgb, alpha])
     lossy_source = source_format == "JPEG" or (source_format == "WEBP" and extra.get("webp_lossless") is False)

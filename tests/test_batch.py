@@ -214,3 +214,53 @@ def test_stdin_to_an_existing_output_is_refused_before_any_work(tmp_path):
     assert not plan.todo and "exists (pass --overwrite" in plan.failed[0].error  # as for a file input
     assert [j.dest for j in plan_jobs("deblur", ["-"], str(out), overwrite=True).todo] == [str(out)]
     assert [j.dest for j in plan_jobs("deblur", ["-"], str(tmp_path / "new.png")).todo] == [str(tmp_path / "new.png")]
+
+
+def test_a_file_without_an_extension_is_named_from_its_content(tmp_path):
+    from restorecli.batch import preflight
+
+    scan = tmp_path / "scan"
+    PILImage.new("RGB", (16, 16), (10, 20, 30)).save(scan, format="PNG")
+    (tmp_path / "notes").write_text("not an image")
+    # beside it, as <stem>_<task>.<ext> with the content's format's extension; the same inside -o DIR/
+    plan = plan_jobs("deblur", [str(scan)], None)
+    assert [j.dest for j in plan.todo] == [str(tmp_path / "scan_deblur.png")]
+    preflight(plan, None)  # was refused here: an output name without an extension
+    result, said, restorer = run(plan)
+    assert result.done == 1 and restorer.calls == 1, said
+    assert PILImage.open(tmp_path / "scan_deblur.png").format == "PNG"
+    plan = plan_jobs("deblur", [str(scan)], str(tmp_path / "out") + os.sep)
+    assert [j.dest for j in plan.todo] == [str(tmp_path / "out" / "scan.png")]
+    # not an image: one error for it, before any work; a name the user gives is theirs
+    plan = plan_jobs("deblur", [str(tmp_path / "notes")], None)
+    assert not plan.todo and "not a recognised image" in plan.failed[0].error
+    with pytest.raises(UsageError, match="extension"):
+        preflight(plan_jobs("deblur", [str(scan)], str(tmp_path / "result")), None)
+
+
+def test_sizes_a_format_cannot_hold_are_refused_before_the_network_runs(tmp_path, monkeypatch):
+    from restorecli import imageio
+
+    # the real limits (WebP 16383 px a side, JPEG 65535) made small, so a tiny image reaches them
+    monkeypatch.setattr(imageio, "_WEBP_MAX_SIDE", 16)
+    monkeypatch.setattr(imageio, "_JPEG_MAX_SIDE", 16)
+    wide, small = tmp_path / "wide.png", tmp_path / "small.png"
+    PILImage.new("RGB", (20, 8), (10, 20, 30)).save(wide)
+    PILImage.new("RGB", (16, 8), (10, 20, 30)).save(small)
+    plan = JobPlan(todo=[Job(str(wide), str(tmp_path / "a.webp"), "wide.png"),
+                         Job(str(wide), str(tmp_path / "b.jpg"), "wide.png"),
+                         Job(str(wide), str(tmp_path / "c.png"), "wide.png"),
+                         Job(str(small), str(tmp_path / "d.webp"), "small.png")])
+    result, said, restorer = run(plan)
+    assert result.failed == 2 and result.done == 2 and restorer.calls == 2  # the two refused never ran
+    errors = said.splitlines()
+    assert "error: wide.png: WebP images are limited to 16 pixels a side and this one is 20x8: write PNG or TIFF" \
+        in errors
+    assert any(line.startswith("error: wide.png: JPEG images are limited to 16 pixels a side") for line in errors)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png", "d.webp", "small.png", "wide.png"]
+
+
+def test_empty_stdin_is_a_usage_error_not_a_failed_image(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    with pytest.raises(UsageError, match="no image data on standard input"):
+        run(plan_jobs("deblur", ["-"], None))

@@ -367,3 +367,55 @@ def test_stdin_from_a_terminal_is_refused_before_any_work(tmp_path):
     assert proc.returncode == 2, proc.stderr  # not a wait for an image nobody will type
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1 and "terminal" in proc.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_empty_stdin_is_a_usage_error(dehaze_weights):
+    r = invoke("dehaze", "-", "--weights", dehaze_weights, input=b"")
+    assert r.exit_code == 2, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: no image data on standard input"] and r.stdout == "", r.stderr
+    assert "restored" not in r.stderr  # the run is refused, not summed up as a failed image
+
+
+def test_a_file_without_an_extension_gets_its_formats_in_the_output_name(tmp_path, photo, dehaze_weights):
+    scan = tmp_path / "scan"
+    PILImage.fromarray(photo[:32, :32]).save(scan, format="JPEG", quality=95)
+    r = invoke("dehaze", scan, "--weights", dehaze_weights)
+    assert r.exit_code == 0, r.stderr
+    out = PILImage.open(tmp_path / "scan_dehaze.jpg")
+    assert out.format == "JPEG" and out.size == (32, 32)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan", "scan_dehaze.jpg"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX signals")
+def test_sigterm_during_a_write_cleans_up_says_so_and_exits_143(tmp_path, photo, dehaze_weights):
+    import signal
+    import time
+
+    src = tmp_path / "in.png"
+    PILImage.fromarray(photo[:32, :32]).save(src)
+    code = (
+        "import signal, sys, time\n"
+        "import restorecli.cli, restorecli.imageio as iio\n"
+        "if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:\n"
+        "    sys.exit('importing the package installed a SIGTERM handler')\n"
+        "iio._umask = lambda: time.sleep(300)  # the write stops after the temp file is written\n"
+        "sys.argv[0] = 'restore'\n"
+        "restorecli.cli.main()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, "dehaze", str(src), "-o", str(tmp_path / "out.png"),
+                             "--weights", str(dehaze_weights)], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(tmp_path.glob(".out.png.*.part")):  # mid-write: the hidden temp file is there
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "the write never started"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)  # as `timeout` or `kill` sends it
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, stderr
+    assert stderr.splitlines()[-1] == "terminated" and "Traceback" not in stderr, stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]  # no .part file, no output

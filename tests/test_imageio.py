@@ -706,6 +706,35 @@ def test_format_from_path_and_suffixes():
     assert all(s == s.lower() for s in IMAGE_SUFFIXES)
 
 
+
+def test_suffix_from_content(tmp_path):
+    for fmt, suffix in (("png", ".png"), ("jpeg", ".jpg"), ("tiff", ".tif"), ("webp", ".webp"), ("bmp", ".bmp")):
+        (tmp_path / fmt).write_bytes(encode_image(Image(rand((H, W, 3), 8)), fmt))
+        assert iio.suffix_from_content(tmp_path / fmt) == suffix  # the name has no extension to go by
+    (tmp_path / "notes").write_text("not an image")
+    with pytest.raises(ImageFormatError, match="not a recognised image"):
+        iio.suffix_from_content(tmp_path / "notes")
+    (tmp_path / "empty").write_bytes(b"")
+    with pytest.raises(ImageError, match="empty file"):
+        iio.suffix_from_content(tmp_path / "empty")
+
+
+def test_side_limits_of_webp_and_jpeg(monkeypatch):
+    iio.check_output_size("webp", 16383, 16383)
+    iio.check_output_size("jpg", 65535, 1)
+    iio.check_output_size("png", 100_000, 1)
+    with pytest.raises(ImageFormatError, match=r"^WebP images are limited to 16383 pixels a side and this one "
+                                               r"is 16384x2: write PNG or TIFF$"):
+        iio.check_output_size("WEBP", 16384, 2)
+    with pytest.raises(ImageFormatError, match="JPEG images are limited to 65535 pixels a side"):
+        iio.check_output_size("JPEG", 3, 65536)
+    # the encoders apply the same check (made small here: no 16k image needed)
+    monkeypatch.setattr(iio, "_WEBP_MAX_SIDE", W - 1)
+    monkeypatch.setattr(iio, "_JPEG_MAX_SIDE", W - 1)
+    for fmt in ("webp", "jpeg"):
+        with pytest.raises(ImageFormatError, match=f"{W}x{H}: write PNG or TIFF"):
+            encode_image(Image(rand((H, W, 3), 8)), fmt)
+
 def test_write_refuses_overwrite_and_replaces_with_flag(tmp_path):
     img = Image(rand((H, W, 3), 8))
     p = write_image(tmp_path / "sub" / "out.png", img)  # parent folders created

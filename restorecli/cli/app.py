@@ -1,10 +1,13 @@
 """The Typer application, the stderr console, and the one place user errors become messages."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 import warnings
 from typing import Callable, TypeVar
@@ -54,8 +57,39 @@ def quiet_hub_downloads() -> None:
     disable_progress_bars()
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``) while a command runs: raised as Ctrl-C's KeyboardInterrupt
+    is, so the same cleanup runs (no temporary output is left) and the run says it was stopped."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While a command runs, SIGTERM raises :class:`Terminated` (by default it ends the process
+    at once: a write's hidden temp file stays, and nothing is said). Not on import: a program
+    using the library keeps its own SIGTERM handling."""
+    if threading.current_thread() is not threading.main_thread():  # only it may set handlers
+        yield
+        return
+    pid = os.getpid()
+
+    def terminated(signum, frame):
+        if os.getpid() != pid:  # a forked child (a data-loader worker) ends as it did before
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        if previous is not None:  # None: a handler set outside Python, which cannot be put back
+            signal.signal(signal.SIGTERM, previous)
+
+
 def user_errors(fn: F) -> F:
-    """Turn the user's errors into a one-line message and an exit code (``--debug``: traceback)."""
+    """Turn the user's errors into a one-line message and an exit code (``--debug``: traceback);
+    Ctrl-C and SIGTERM stop the command with "interrupted" (130) or "terminated" (143 = 128+15)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -63,10 +97,14 @@ def user_errors(fn: F) -> F:
 
         debug = bool(kwargs.get("debug", False))
         try:
-            return fn(*args, **kwargs)
+            with _sigterm_as_interrupt():
+                return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
+            if isinstance(e, Terminated):
+                err.print("terminated")
+                raise typer.Exit(128 + signal.SIGTERM)
             err.print("interrupted")
             raise typer.Exit(130)
         except user_error_types() as e:
