@@ -172,9 +172,6 @@ class ASMUNet(NLMUNet):
         out = ((x.float() - A) / t + A).to(x.dtype)
         return (out, t, A) if return_estimates else out
 
-    def forward_with_estimates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.forward(x, return_estimates=True)
-
 
 def _box_1d(x: torch.Tensor, r: int, dim: int) -> torch.Tensor:
     """Mean over a 2r+1 window along ``dim``, shrunk at the borders (a running sum: O(1) per

@@ -223,7 +223,7 @@ class Trainer:
             self.net = DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.loss_fn = _loss_fn(cfg)
         self.physics_weight = float(cfg.optim.physics_weight)
-        if self.physics_weight > 0 and not hasattr(self.model, "forward_with_estimates"):
+        if self.physics_weight > 0 and not hasattr(self.model, "estimate_at_scale"):
             raise ConfigError(f"[optim] physics_weight needs a network that estimates transmission and light "
                               f"(asmunet-*), not {cfg.model.name}")
         self.step = 0
@@ -280,13 +280,14 @@ class Trainer:
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         x, y = self._batch()
-        if self.physics_weight > 0:
+        if self.physics_weight > 0:  # through forward, so that DDP syncs the gradients
             out, t, A = self.net(x, return_estimates=True)
-            rehazed = y.float() * t + A * (1.0 - t)
-            loss = self.loss_fn(out, y) + self.physics_weight * self.loss_fn(rehazed, x[:, :3].float())
         else:
             out = self.net(x)
-            loss = self.loss_fn(out, y)
+        loss = self.loss_fn(out, y)
+        if self.physics_weight > 0:
+            rehazed = y.float() * t + A * (1.0 - t)
+            loss = loss + self.physics_weight * self.loss_fn(rehazed, x[:, :3].float())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.optim.grad_clip > 0:

@@ -233,9 +233,8 @@ def verify_against_hub_etag(path: Path, what: str, etag: str | None = None,
 def is_damaged(path: Path, info: HubFileInfo | None = None) -> bool:
     """Whether a cached file is not what the Hub says it is (its blob name, or the hash in
     ``info`` when that answer is for the file's commit). False when neither is known."""
-    etag = info.etag if info is not None and cached_commit(path) == info.commit else None
     try:
-        verify_against_hub_etag(path, str(path), etag)
+        verify_against_hub_etag(path, str(path), info.etag_for(path) if info is not None else None)
     except ChecksumError:
         return True
     return False
@@ -301,6 +300,11 @@ class HubFileInfo:
     etag: str | None
     size: int | None = None
 
+    def etag_for(self, path: Path) -> str | None:
+        """The hash, if it applies to the cached ``path``: only to the file of the commit named
+        (a branch can move between two requests)."""
+        return self.etag if cached_commit(path) == self.commit else None
+
 
 def head(ref: HubRef, *, label: str, command_name: str) -> HubFileInfo:
     """Ask the Hub (one HEAD request, no retries) which commit ``ref`` names and what the
@@ -346,7 +350,7 @@ def _transfer_error(ref: HubRef, e: BaseException, command_name: str) -> Transfe
 
 
 def download(ref: HubRef, *, label: str, command_name: str, expected_sha256: str | None = None,
-             force: bool = False, info: HubFileInfo | None = None) -> tuple[Path, str, bool]:
+             info: HubFileInfo | None = None) -> tuple[Path, str, bool]:
     """Fetch ``ref`` into the Hub cache (``hf_hub_download``); return ``(path, sha256, checked)``.
 
     Asks the Hub for the file's metadata first (:func:`head`, unless ``info`` is that answer
@@ -369,7 +373,7 @@ def download(ref: HubRef, *, label: str, command_name: str, expected_sha256: str
     try:
         path = Path(hf_hub_download(ref.repo_id, ref.filename, revision=ref.revision,
                                     cache_dir=str(hub_cache_dir()), endpoint=endpoint,
-                                    force_download=force, library_name="restorecli"))
+                                    library_name="restorecli"))
     except hf.OfflineModeIsEnabled:
         raise OfflineError(offline_message(label, command_name)) from None
     except hf.LocalEntryNotFoundError as e:  # its own HEAD, a moment after ours, got no answer
@@ -381,21 +385,15 @@ def download(ref: HubRef, *, label: str, command_name: str, expected_sha256: str
         raise _hub_error(e, ref) from None
     except _network_errors() as e:  # the metadata came; the transfer itself failed
         raise _transfer_error(ref, e, command_name) from None
-    except ValueError as e:  # force_download whose HEAD failed: "Force download failed ..."
-        if e.__cause__ is None:
-            raise
-        reason = _short(e.__cause__)
-        raise HubUnreachableError(offline_message(label, command_name, reason), reason) from None
     except OSError as e:
         if "consistency check failed" in str(e).lower():  # fewer bytes than the Hub announced
             raise _transfer_error(ref, e, command_name) from None
         raise WeightsError(f"downloading {ref.uri} into {hub_cache_dir()} failed: {_short(e)}") from None
     # The Hub's hash applies to the file of the commit it named (the commit can move between
     # our HEAD and huggingface_hub's; a symlinked cache names the blob after the hash it used).
-    same = cached_commit(path) == info.commit
     try:
-        sha, checked = verify_against_hub_etag(path, label, etag if same else None, fresh=True)
+        sha, checked = verify_against_hub_etag(path, label, info.etag_for(path), fresh=True)
     except ChecksumError:
-        discard_from_cache(path, etag if same else None)
+        discard_from_cache(path, info.etag_for(path))
         raise
     return path, sha, checked

@@ -105,7 +105,7 @@ def locate_entry(entry: WeightEntry, allow_download: bool = True) -> tuple[Path,
         if cached is not None and is_damaged(cached, info):
             # huggingface_hub would keep a damaged snapshot file in a cache without symlinks
             # even with force_download: remove it, then download as new.
-            discard_from_cache(cached, info.etag if cached_commit(cached) == info.commit else None)
+            discard_from_cache(cached, info.etag_for(cached))
         path, sha, _ = download(ref, label=label, command_name=entry.name, expected_sha256=entry.sha256,
                                 info=info)
         if sha != entry.sha256:
@@ -271,14 +271,14 @@ def fetch_hub_file(ref: HubRef, allow_download: bool = True) -> HubFile:
                        f"the latest of {ref.revision!r}")
     if path is not None and not corrupt and cached_commit(path) == info.commit:
         try:
-            sha, checked = verify_against_hub_etag(path, label, info.etag)
+            sha, checked = verify_against_hub_etag(path, label, info.etag_for(path))
             return HubFile(path, "cache", sha, checked)
         except ChecksumError:
             corrupt = True
     if path is not None and corrupt:
         # huggingface_hub would keep a damaged snapshot file in a cache without symlinks even
         # with force_download: remove it, then download as new.
-        discard_from_cache(path, info.etag if cached_commit(path) == info.commit else None)
+        discard_from_cache(path, info.etag_for(path))
     got, sha, checked = download(ref, label=label, command_name=ref.uri, info=info)
     return HubFile(got, "download", sha, checked)
 
