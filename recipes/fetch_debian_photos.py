@@ -25,7 +25,8 @@ from pathlib import Path
 import cv2
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("plasma-workspace-wallpapers", "mate-backgrounds")
+PACKAGES = ("plasma-workspace-wallpapers", "mate-backgrounds", "lomiri-wallpapers-16.04",
+            "lomiri-wallpapers-20.04")
 # (package, path inside it): photographs with texture (foliage, wood, water, boats, buildings);
 # the renders and illustrations of these packages are left out.
 PHOTOS = [
@@ -39,8 +40,22 @@ PHOTOS = [
     ("mate-backgrounds", f"usr/share/backgrounds/mate/nature/{n}.jpg")
     for n in ("Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops",
               "Storm", "TwoWings", "Wood", "YellowFlower")
-]
+] + [  # session 7: Ubuntu community photographs (CC-BY / CC-BY-SA / CC0): skies, mountains, foliage
+    ("lomiri-wallpapers-16.04", f"usr/share/backgrounds/{n}.jpg")
+    for n in ("aitzgorri_by_Aitzol_Berasategi", "Bridge_by_Sander_Klootwijk", "Dragonfly_by_Bolly",
+              "friends_by_Aitzol_Berasategi", "life_by_Aitzol_Berasategi", "picosdeeuropa_by_Aitzol_Berasategi",
+              "Picture_0B_by_freespace", "Picture_1A_by_freespace", "seeding_by_Clements_Engelhardt",
+              "sunset_by_Aitzol_Berasategi", "Wine_by_Jakkub_Mede", "free_by_Peter_Nerlich")
+] + [("lomiri-wallpapers-20.04", "usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg")]
 LONG_SIDE = 1024
+
+
+def shrink(im, factor: float):
+    """``im`` resized by ``factor`` if it is below 1, with INTER_AREA (averages blocking and noise away)."""
+    if factor >= 1:
+        return im
+    h, w = im.shape[:2]
+    return cv2.resize(im, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_AREA)
 
 
 def main(argv=None) -> int:
@@ -70,12 +85,8 @@ def main(argv=None) -> int:
             if im is None:
                 print(f"error: cannot read {pkg}:{rel}", file=sys.stderr)
                 return 1
-            h, w = im.shape[:2]
-            f = LONG_SIDE / max(h, w)
-            if f < 1:
-                im = cv2.resize(im, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
-            name = rel.split("/")[-4] if "/contents/" in rel else Path(rel).stem
-            cv2.imwrite(str(out / f"{pkg.split('-')[0]}-{name}.png"), im)
+            name = rel.split("/")[-4] if "/contents/" in rel else Path(rel).stem.split("_by_")[0]
+            cv2.imwrite(str(out / f"{pkg.split('-')[0]}-{name}.png"), shrink(im, LONG_SIDE / max(im.shape[:2])))
     print(f"wrote {len(PHOTOS)} photos to {out}")
     return 0
 
