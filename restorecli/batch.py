@@ -4,18 +4,20 @@ Rules (the CLI's documented behaviour):
 
 * ``-``: read stdin; write stdout (in the input's format) unless ``-o FILE``.
 * one file: ``-o FILE``, ``-o DIR/`` (same name inside), or ``<stem>_<task>.<ext>`` beside it.
-  An existing output is an error unless ``--overwrite``. A file without an extension gets that
-  of its content's format in the names made from its own (``scan`` holding a PNG:
-  ``scan_denoise.png``, ``DIR/scan.png``).
+  An existing output is an error unless ``--overwrite``. A file without an image extension gets
+  that of its content's format in the names made from its own (``scan`` holding a PNG:
+  ``scan_denoise.png``, ``DIR/scan.png``; ``shot.jfif``: ``shot_denoise.jpg``); one that is
+  not an image of a supported format (``notes.txt``, a GIF) is reported and the rest run.
 * folders (recursive, image suffixes only, hidden entries skipped, symlinked subfolders not
   followed): the output tree mirrors the input tree under ``-o DIR`` or ``<folder>_<task>/``
   beside the folder (as named: a symlink's own name). Existing outputs are skipped, so a rerun
   resumes. A folder or input that cannot be read is reported, like a bad file.
 * several inputs with ``-o``: ``-o`` is a folder; each folder keeps its own name inside it.
-* An output never replaces an input.
+* An output never replaces an input, its own or another of the same run.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -168,17 +170,37 @@ def plan_jobs(task: str, inputs: list[str], output: str | None, overwrite: bool 
                                                or str(output).endswith(("/", os.sep)))
             if out is not None and not into_folder:
                 dest = out
-            else:  # named after the input; one without an extension takes its content's format's
+            else:  # named after the input; one without an image extension takes its content's format's
+                known = p.suffix.lower() in _image_suffixes()
                 try:
-                    suffix = p.suffix or suffix_from_content(p)
-                except ImageError as e:
+                    suffix = p.suffix if known else suffix_from_content(p)
+                except ImageError as e:  # not an image (notes.txt, a GIF): reported, the rest runs
                     plan.failed.append(Job(str(p), "", str(p), str(e)))
                     continue
-                dest = out / (p.name + ("" if p.suffix else suffix)) if into_folder \
-                    else p.with_name(f"{p.stem}_{task}{suffix}")
+                dest = out / (p.stem + suffix) if into_folder else p.with_name(f"{p.stem}_{task}{suffix}")
             _add(plan, p, dest, display=str(p), from_folder=False, overwrite=overwrite)
     _refuse_clashes(plan)
+    _keep_inputs(plan)
     return plan
+
+
+def _keep_inputs(plan: JobPlan) -> None:
+    """No output may replace another input of the same run (``a.png a_deblur.png --overwrite``:
+    the first one's output is the second one's input)."""
+    sources: dict[Path, str] = {}
+    for job in plan.todo + plan.failed:
+        if job.source != STDIO:
+            with contextlib.suppress(OSError):
+                sources.setdefault(Path(job.source).resolve(), job.display)
+    for job in list(plan.todo):
+        if job.dest == STDIO:
+            continue
+        with contextlib.suppress(OSError):
+            other = sources.get(Path(job.dest).resolve())
+            if other is not None:
+                plan.todo.remove(job)
+                job.error = f"its output {job.dest} would replace the input {other}"
+                plan.failed.append(job)
 
 
 def _refuse_clashes(plan: JobPlan) -> None:
@@ -265,9 +287,26 @@ class BatchRunner:
             self.console.print(message, markup=False, highlight=False, soft_wrap=True)
 
     def _error(self, job: Job, message: str) -> None:
+        from rich.markup import escape
+
         if self.console is not None:
-            self.console.print(f"[bold red]error:[/] {job.display}: ", end="", soft_wrap=True)
+            # names are not markup: "shot [edited].png" keeps its brackets
+            self.console.print(f"[bold red]error:[/] {escape(job.display)}: ", end="", soft_wrap=True)
             self.console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+    @contextlib.contextmanager
+    def _warnings_named(self, job: Job):
+        """Python warnings raised for one image (Pillow's "Corrupt EXIF data", EXIF too large for
+        a JPEG, ...) as one line naming the file, not two lines of source code and a path."""
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:  # the filters in force still apply
+            try:
+                yield
+            finally:
+                if not self.quiet:
+                    for message in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):
+                        self._say(f"warning: {job.display}: {message}")
 
     def run(self, plan: JobPlan) -> BatchResult:
         from .errors import user_error_types
@@ -285,7 +324,8 @@ class BatchRunner:
                 if progress:
                     progress.start_file(job.display)
                 try:
-                    self.run_one(job, progress)
+                    with self._warnings_named(job):
+                        self.run_one(job, progress)
                     result.done += 1
                 except _EmptyStdin:  # the run's only job, and the command line's mistake: exit 2
                     raise
@@ -423,7 +463,7 @@ class _Progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), _eta_column(), console=console, transient=False)
         self.progress.start()
         self.files = self.progress.add_task("files", total=total_files)

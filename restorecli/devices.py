@@ -78,6 +78,11 @@ def free_memory(device: torch.device) -> int:
     return _available_ram()
 
 
+def _read_text(path: str) -> str:
+    with open(path) as f:  # closed at once (an open() left to the collector is a ResourceWarning)
+        return f.read().strip()
+
+
 def _available_ram() -> int:
     try:
         with open("/proc/meminfo") as f:
@@ -92,10 +97,10 @@ def _available_ram() -> int:
     # A cgroup limit (containers, CI) can be far below what the host reports.
     for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
         try:
-            raw = open(path).read().strip()
+            raw = _read_text(path)
             used_path = path.replace("memory.max", "memory.current").replace("limit_in_bytes", "usage_in_bytes")
             if raw != "max" and int(raw) < 1 << 60:
-                used = int(open(used_path).read().strip())
+                used = int(_read_text(used_path))
                 avail = min(avail, int(raw) - used) if avail else int(raw) - used
         except (OSError, ValueError):
             pass

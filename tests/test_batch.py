@@ -31,11 +31,11 @@ class IdentityRestorer:
         return np.clip(pixels, 0, 1)
 
 
-def run(plan: JobPlan, quiet: bool = False) -> tuple[object, str, IdentityRestorer]:
+def run(plan: JobPlan, quiet: bool = False, overwrite: bool = False) -> tuple[object, str, IdentityRestorer]:
     restorer = IdentityRestorer()
     text = io.StringIO()
     console = Console(file=text, width=300, highlight=False)
-    result = BatchRunner(restorer, console=console, quiet=quiet).run(plan)
+    result = BatchRunner(restorer, console=console, quiet=quiet, overwrite=overwrite).run(plan)
     return result, text.getvalue(), restorer
 
 
@@ -264,3 +264,91 @@ def test_empty_stdin_is_a_usage_error_not_a_failed_image(monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
     with pytest.raises(UsageError, match="no image data on standard input"):
         run(plan_jobs("deblur", ["-"], None))
+
+
+def test_a_file_that_is_not_an_image_is_reported_and_the_others_run(tmp_path):
+    from restorecli.batch import preflight
+
+    # `restore deblur shots/*`: the glob takes in notes and a GIF, whose names make no image output
+    PILImage.new("RGB", (16, 16), (10, 20, 30)).save(tmp_path / "a.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    PILImage.new("RGB", (16, 16)).save(tmp_path / "anim.gif")
+    PILImage.new("RGB", (16, 16), (10, 20, 30)).save(tmp_path / "shot.jfif", format="JPEG")
+    inputs = [str(tmp_path / n) for n in ("a.png", "notes.txt", "anim.gif", "shot.jfif")]
+    for output, made in ((None, ["a_deblur.png", "shot_deblur.jpg"]),
+                         (str(tmp_path / "out"), ["out/a.png", "out/shot.jpg"])):
+        plan = plan_jobs("deblur", inputs, output)
+        assert sorted(os.path.relpath(j.dest, tmp_path) for j in plan.todo) == made
+        preflight(plan, None)  # was a usage error for the whole run: "notes_deblur.txt: unsupported extension"
+        result, said, restorer = run(plan)
+        assert result.done == 2 and result.failed == 2 and restorer.calls == 2
+        assert f"error: {tmp_path / 'notes.txt'}: not a recognised image file" in said
+        assert f"error: {tmp_path / 'anim.gif'}: GIF images are not supported" in said
+
+
+def test_an_output_never_replaces_another_input_of_the_run(tmp_path):
+    a, b = tmp_path / "a.png", tmp_path / "a_deblur.png"  # b: a's output of an earlier run, say
+    PILImage.new("RGB", (16, 16), (10, 20, 30)).save(a)
+    PILImage.new("RGB", (16, 16), (40, 50, 60)).save(b)
+    before = b.read_bytes()
+    plan = plan_jobs("deblur", [str(a), str(b)], None, overwrite=True)
+    result, said, restorer = run(plan, overwrite=True)
+    assert result.done == 1 and result.failed == 1 and restorer.calls == 1
+    assert f"error: {a}: its output {b} would replace the input {b}" in said
+    assert b.read_bytes() == before  # b was restored from itself, untouched
+    assert (tmp_path / "a_deblur_deblur.png").is_file()
+    # the same through a folder: one input of it as another's output
+    plan = plan_jobs("deblur", [str(a), str(tmp_path)], str(tmp_path), overwrite=True)
+    assert all(j.dest not in (str(a), str(b)) for j in plan.todo)
+
+
+def test_python_warnings_are_one_line_naming_the_file(tmp_path):
+    import struct
+
+    # EXIF whose Make tag points past the end of the block: Pillow warns while reading the JPEG
+    ifd = struct.pack("<H", 1) + struct.pack("<HHII", 271, 2, 400, 64) + struct.pack("<I", 0)
+    exif = b"Exif\0\0II*\0" + struct.pack("<I", 8) + ifd
+    src = tmp_path / "camera.jpg"
+    PILImage.new("RGB", (16, 16), (10, 20, 30)).save(src, exif=exif)
+    result, said, _ = run(plan_jobs("deblur", [str(src)], str(tmp_path / "out.png")))
+    assert result.done == 1
+    lines = said.splitlines()
+    assert lines and all(line.startswith(f"warning: {src}: ") for line in lines), said
+    assert "Traceback" not in said and "warnings.warn" not in said and ".py:" not in said
+    _, said, _ = run(plan_jobs("deblur", [str(src)], str(tmp_path / "q.png")), quiet=True)
+    assert said == ""
+
+
+def test_file_names_with_brackets_are_not_read_as_markup(tmp_path):
+    from restorecli.batch import _Progress
+
+    shots = tmp_path / "a["  # with the name below, the path holds "[/b]": a closing tag to rich
+    shots.mkdir()
+    (shots / "b].png").write_bytes(b"xx")
+    (tmp_path / "shot [edited].png").write_bytes(b"xx")
+    PILImage.new("RGB", (16, 16), (10, 20, 30)).save(tmp_path / "good [1].png")
+    inputs = [str(shots / "b].png"), str(tmp_path / "shot [edited].png"), str(tmp_path / "good [1].png")]
+    result, said, _ = run(plan_jobs("deblur", inputs, str(tmp_path / "out")))
+    assert result.done == 1 and result.failed == 2  # was a MarkupError for the whole run
+    assert f"error: {shots / 'b].png'}: not a recognised image file" in said
+    assert f"error: {tmp_path / 'shot [edited].png'}: not a recognised" in said  # was "shot .png"
+    # the progress shown on a terminal names the file the same way
+    text = io.StringIO()
+    progress = _Progress(Console(file=text, width=200, force_terminal=True), 1)
+    progress.start_file("a[/b].png")
+    progress.end_file()
+    progress.close()
+    assert "a[/b].png" in text.getvalue()
+
+
+def test_reading_free_memory_leaves_no_file_open():
+    import gc
+    import warnings
+
+    from restorecli.devices import _available_ram
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        assert _available_ram() > 0
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]

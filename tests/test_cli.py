@@ -419,3 +419,22 @@ def test_sigterm_during_a_write_cleans_up_says_so_and_exits_143(tmp_path, photo,
     assert proc.returncode == 143, stderr
     assert stderr.splitlines()[-1] == "terminated" and "Traceback" not in stderr, stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]  # no .part file, no output
+
+
+def test_a_file_name_starting_with_a_dash_gets_a_hint(tmp_path, photo):
+    PILImage.fromarray(photo[:16, :16]).save(tmp_path / "-dash.png")
+    proc = subprocess.run([sys.executable, "-m", "restorecli", "deblur", "-dash.png"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stdout == ""
+    # click reads "-d": say how to name the file, not only that there is no such option
+    assert proc.stderr == "error: No such option: -d (-dash.png is a file: write ./-dash.png or put -- before it)\n"
+
+
+def test_a_weights_path_with_brackets_is_named_whole_in_the_summary(photo_png, dehaze_weights, tmp_path):
+    folder = tmp_path / "["
+    folder.mkdir()
+    weights = folder / "x] w [v2].safetensors"  # the path holds "[/x]", a closing tag to rich
+    weights.write_bytes(Path(dehaze_weights).read_bytes())
+    r = invoke("dehaze", photo_png, "-o", tmp_path / "out.png", "--weights", weights)
+    assert r.exit_code == 0, r.stderr  # was exit 1, an internal MarkupError, after the image was written
+    assert "1 restored in " in r.stderr and f"({weights})" in r.stderr

@@ -162,6 +162,16 @@ def _click_error_types() -> tuple[type[Exception], type[Exception]]:
     return mro["ClickException"], mro["UsageError"]
 
 
+def _file_taken_for_an_option(args: list[str]) -> str | None:
+    """The first argument before ``--`` that starts with a dash and names an existing file."""
+    for arg in args:
+        if arg == "--":
+            return None
+        if arg.startswith("-") and arg != "-" and not arg.startswith("--") and os.path.isfile(arg):
+            return arg
+    return None
+
+
 def main() -> None:
     """The ``restore`` command. Click's own usage errors (an unknown option, a bad value, a
     missing argument) are one line too, like ours, not typer's framed panel wrapped at 80 columns."""
@@ -176,6 +186,9 @@ def main() -> None:
             sys.exit(e.exit_code)
         ctx = getattr(e, "ctx", None)
         hint = f" (see {ctx.command_path} --help)" if isinstance(e, usage_error) and ctx else ""
+        dashed = _file_taken_for_an_option(sys.argv[1:]) if type(e).__name__ == "NoSuchOption" else None
+        if dashed:  # `restore deblur -dash.png`: click reads "-d"
+            hint = f" ({dashed} is a file: write ./{dashed} or put -- before it)"
         fail(" ".join(message.split()) + hint)
         sys.exit(e.exit_code)
     except typer.Abort:  # click's wrapping of a Ctrl-C outside a command's own handling (we never prompt)

@@ -83,7 +83,7 @@ def run_task(task: str, inputs: list[str], output: str | None, model: str | None
                         registry=str(registry) if registry else None, compile=compile, ensemble=ensemble)
     if task == "denoise" and str(sigma).lower() != "auto" and not restorer.conditioned_on_sigma and not quiet:
         err.print(f"note: {restorer.spec.name} is not conditioned on the noise level; --sigma has no effect",
-                  soft_wrap=True)
+                  soft_wrap=True, markup=False)
     if not quiet:
         weights_note(restorer)
     mismatch = _task_mismatch(task, restorer)
@@ -99,7 +99,8 @@ def run_task(task: str, inputs: list[str], output: str | None, model: str | None
             parts.append(f"{jobs.skipped} skipped (output exists)")
         if result.failed:
             parts.append(f"{result.failed} failed")
-        err.print(f"{', '.join(parts)} in {seconds:.1f} s with {restorer.describe()}", soft_wrap=True)
+        err.print(f"{', '.join(parts)} in {seconds:.1f} s with {restorer.describe()}", soft_wrap=True,
+                  markup=False)
     if result.failed:
         raise typer.Exit(1)
 

@@ -47,6 +47,7 @@ def train(
             args = args[1:]
         cmd = "restore train " + " ".join(shlex.quote(a) for a in args) if args else f"restore train {config}"
         if not quiet:
-            err.print(f"wrote {result.weights} (sha256 {result.sha256}) after {result.step} steps", soft_wrap=True)
+            err.print(f"wrote {result.weights} (sha256 {result.sha256}) after {result.step} steps", soft_wrap=True,
+                      markup=False)
         sys.stdout.write(weights_entry(cfg, result, name=name, embedded=embedded, command=cmd))
         sys.stdout.flush()
