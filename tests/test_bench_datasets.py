@@ -558,3 +558,95 @@ def test_a_missing_weights_file_is_a_usage_error(tmp_path):
     root, *_ = build_gopro(tmp_path / "data", rng)
     result = CliRunner().invoke(app, ["bench", "-d", "gopro", "-r", str(root), "-w", "nonexist.safetensors"])
     assert result.exit_code == 2 and "weights file not found: nonexist.safetensors" in result.stderr
+
+
+# -- the releases as unzipped (review of each dataset's public layout) -----------------------
+
+def test_sots_indoor_in_the_reside_release_nesting(tmp_path):
+    """RESIDE's SOTS unzips to SOTS/indoor/nyuhaze500/{gt,hazy} (and SOTS/outdoor/{gt,hazy}); the
+    ground truth keeps a 10-pixel border the hazy image has not (640x480 vs 620x460)."""
+    rng = np.random.default_rng(0)
+    base = tmp_path / "SOTS" / "indoor" / "nyuhaze500"
+    for n in ("1400", "1401"):
+        gt = picture(rng, 52, 52)
+        save(base / "gt" / f"{n}.png", gt)
+        save(base / "hazy" / f"{n}_1.png", degrade(rng, gt[10:42, 10:42]))
+    for root in (tmp_path / "SOTS", tmp_path / "SOTS" / "indoor", base):
+        samples = find_samples(get_dataset("sots-indoor"), root)
+        assert [s.input_path for s in samples] == [base / "hazy" / "1400_1.png", base / "hazy" / "1401_1.png"]
+        assert [s.target_path for s in samples] == [base / "gt" / "1400.png", base / "gt" / "1401.png"]
+
+
+def test_dpdd_labels_beside_inputc_under_restormers_datasets_root(tmp_path):
+    """Restormer's download_data.py leaves Datasets/test/DPDD/{inputC,inputL,inputR,target} with
+    indoor_labels.npy and outdoor_labels.npy beside inputC/: any root above it keeps the groups."""
+    rng = np.random.default_rng(0)
+    dpdd = tmp_path / "Datasets" / "test" / "DPDD"
+    for n in ("1P0A1.png", "1P0A2.png"):
+        for d in ("inputL", "inputR"):
+            save(dpdd / d / n, picture(rng))
+    pairs_in(dpdd, rng, [(f"inputC/{n}", f"target/{n}") for n in ("1P0A1.png", "1P0A2.png")])
+    np.save(dpdd / "indoor_labels.npy", np.array([2]))
+    np.save(dpdd / "outdoor_labels.npy", np.array([1]))
+    for root in (tmp_path / "Datasets", tmp_path / "Datasets" / "test", dpdd):
+        samples = find_samples(get_dataset("dpdd"), root)
+        assert [(Path(s.rel).name, s.group) for s in samples] == [("1P0A1.png", "outdoor"), ("1P0A2.png", "indoor")]
+
+
+def save16(path: Path, a: np.ndarray) -> None:
+    import cv2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), np.ascontiguousarray(a[..., ::-1]))
+
+
+def test_dpdd_16bit_release_is_read_as_restormers_single_image_script_reads_it(tmp_path):
+    """DPDD's PNGs are 16-bit. Restormer's test_single_image_defocus_deblur.py reads inputC and
+    target with cv2.imread(path) (no IMREAD_UNCHANGED), which keeps the high byte, and scores
+    the float output against target/255: the bench reads and scores them the same way."""
+    import cv2
+    rng = np.random.default_rng(0)
+    root = tmp_path / "dd_dp_dataset_png"
+    target16 = rng.integers(0, 65536, (32, 32, 3)).astype(np.uint16)
+    target16[0, 0] = [255, 511, 32895]  # v >> 8 and round(v / 257) differ here
+    save16(root / "test_c" / "target" / "1P0A1.png", target16)
+    save16(root / "test_c" / "source" / "1P0A1.png", np.roll(target16, 1, axis=0))
+    [s] = find_samples(get_dataset("dpdd"), root)
+    cv_target = cv2.imread(str(root / "test_c" / "target" / "1P0A1.png"))[..., ::-1]
+    assert s.target().dtype == np.uint8 and np.array_equal(s.target(), cv_target)
+    assert np.array_equal(s.target(), (target16 >> 8).astype(np.uint8))
+    assert s.input().dtype == np.uint8
+
+    pred = degrade(rng, cv_target)
+    save(tmp_path / "p" / "test_c" / "source" / "1P0A1.png", pred)
+    result, data = bench_json(root, tmp_path / "p", tmp_path / "r.json", "dpdd")
+    assert result.exit_code == 0, result.output
+    ref_t, ref_p = cv_target.astype(np.float64) / 255, pred.astype(np.float64) / 255
+    assert data["psnr"] == pytest.approx(10 * np.log10(1 / np.mean((ref_t - ref_p) ** 2)), abs=1e-6)
+    assert data["ssim"] == pytest.approx(sk_ssim(ref_t, ref_p, data_range=1, channel_axis=-1), abs=1e-6)
+
+
+def test_clean_sets_in_their_release_folders(tmp_path):
+    """CBSD68 from its repository (CBSD68-dataset/CBSD68/original_png beside noisy5 ... noisy50)
+    and Urban100 as the SR benchmarks ship it (Urban100/HR beside LR_bicubic/)."""
+    rng = np.random.default_rng(0)
+    repo = tmp_path / "CBSD68-dataset"
+    for n in ("0000.png", "0001.png"):
+        save(repo / "CBSD68" / "original_png" / n, picture(rng))
+        save(repo / "CBSD68" / "noisy50" / n, picture(rng))
+    samples = find_samples(get_dataset("cbsd68"), repo)
+    assert [s.rel for s in samples] == ["CBSD68/original_png/0000.png", "CBSD68/original_png/0001.png"]
+    urban = tmp_path / "Urban100"
+    save(urban / "HR" / "img_001.png", picture(rng))
+    save(urban / "LR_bicubic" / "X2" / "img_001x2.png", picture(rng, 16, 16))
+    assert [s.rel for s in find_samples(get_dataset("urban100"), urban)] == ["HR/img_001.png"]
+
+
+def test_desnowing_sets_under_the_folder_that_holds_them(tmp_path):
+    """The IRNeXt/SFNet authors' packaging: <path>/{CSD,SRRS,Snow100K}/test2000/{Snow,Gt}."""
+    rng = np.random.default_rng(0)
+    for name, folder, gt in (("csd", "CSD", "1.tif"), ("srrs", "SRRS", "1.jpg"), ("snow100k", "Snow100K", "1.jpg")):
+        pairs_in(tmp_path / folder, rng, [(f"test2000/Snow/1.{'tif' if name == 'csd' else 'png'}",
+                                           f"test2000/Gt/{gt}")])
+    for name, folder in (("csd", "CSD"), ("srrs", "SRRS"), ("snow100k", "Snow100K")):
+        [s] = find_samples(get_dataset(name), tmp_path)
+        assert s.input_path.parent.parent.parent == tmp_path / folder

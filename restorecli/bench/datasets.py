@@ -58,7 +58,8 @@ class Convention:
     ``pool_factor``). ``align``: ECC homography before scoring (RealBlur/RSBlur).
     ``quantize``: in model mode, outputs are rounded to the target's depth before scoring, as
     when papers score the PNGs they saved; otherwise the float output is scored, as the
-    authors' Python evaluation does.
+    authors' Python evaluation does. ``high_byte``: 16-bit inputs and targets are read as
+    8-bit keeping the high byte (``v >> 8``), as OpenCV's ``cv2.imread(path)`` does.
     """
 
     color: Literal["rgb", "y"] = "rgb"
@@ -67,6 +68,7 @@ class Convention:
     align: bool = False
     crop_border: int = 0
     quantize: bool = False
+    high_byte: bool = False
     source: str = ""
 
     def describe(self, mode: str = "model") -> str:
@@ -78,6 +80,8 @@ class Convention:
             parts.append("ECC-aligned, masked")
         if self.crop_border:
             parts.append(f"border {self.crop_border} cropped")
+        if self.high_byte:
+            parts.append("16-bit files read as 8-bit (high byte, as cv2.imread)")
         if mode == "model":
             parts.append("outputs rounded to the target's depth" if self.quantize else "float outputs")
         return ", ".join(parts)
@@ -331,10 +335,17 @@ def _rsblur(root: Path) -> list[Sample] | None:
 def _dpdd_labels(root: Path, samples: list[Sample]) -> list[Sample]:
     """Indoor/outdoor groups from Restormer's indoor_labels.npy / outdoor_labels.npy, if present.
 
-    Each holds 1-based indices into the naturally sorted list of the test images.
+    Each holds 1-based indices into the naturally sorted list of the test images. They are
+    looked for beside the inputs' folder (Restormer's ``Datasets/test/DPDD/``), in each folder
+    from there up to the root, and beside the root.
     """
     samples.sort(key=lambda s: _natural_key(Path(s.rel).name))
-    for d in (root, root.parent, root / "DPDD", root.parent.parent):
+    d = samples[0].input_path.parent.parent  # inputC/.. or test_c/..
+    dirs = [d]
+    while d != root and root in d.parents:
+        d = d.parent
+        dirs.append(d)
+    for d in dict.fromkeys(dirs + [root.parent, root / "DPDD", root.parent.parent]):
         files = {k: d / f"{k}_labels.npy" for k in ("indoor", "outdoor")}
         if all(f.is_file() for f in files.values()):
             for group, f in files.items():
@@ -365,9 +376,13 @@ def _sots_names(name: str) -> list[str]:
 
 
 def _sots(kind: str) -> Layout:
-    bases = (kind, f"SOTS/{kind}", "test", "")
+    # RESIDE's SOTS.zip: SOTS/indoor/nyuhaze500/{gt,hazy}, SOTS/outdoor/{gt,hazy}
+    nested = ("nyuhaze500",) if kind == "indoor" else ()
+    bases = tuple(b for k in (kind, f"SOTS/{kind}") for b in (k,) + tuple(f"{k}/{n}" for n in nested))
+    bases += nested + ("test", "")
     return Layout(
-        tree=(f"ROOT/  (SOTS/{kind}, or SOTS with {kind}/ inside, or reside-{kind}/test)\n"
+        tree=(f"ROOT/  (SOTS/{kind}{'/nyuhaze500' if nested else ''}, or SOTS with {kind}/ inside, "
+              f"or reside-{kind}/test)\n"
               f"├── hazy/   {'1400_1.png ...' if kind == 'indoor' else '0001_0.8_0.2.jpg ...'}\n"
               f"└── gt/     {'1400.png ...' if kind == 'indoor' else '0001.png ...'}"),
         source="RESIDE SOTS release; IRNeXt Dehazing README (reside-*/test/{hazy,gt})",
@@ -469,7 +484,9 @@ def _snow100k(root: Path) -> list[Sample] | None:
 
 def _clean_images(names: tuple[str, ...]) -> Callable[[Path], list[Sample] | None]:
     def find(root: Path) -> list[Sample] | None:
-        for b in ("",) + names + tuple(f"test/{n}" for n in names) + ("original_png",):
+        subs = ("original_png", "HR")  # CBSD68's repository; the SR benchmarks' Urban100/HR
+        for b in (("",) + names + tuple(f"test/{n}" for n in names) + subs
+                  + tuple(f"{n}/{sub}" for n in names for sub in subs)):
             base = _path(root, b)
             files = _images(base)
             if files:
@@ -580,8 +597,9 @@ _DATASETS: tuple[DatasetSpec, ...] = (
                              "└── RSBlur/0001/000022/\n    ├── real_blur/real_blur.png\n    └── gt/gt_sharp.png",
                         source="RSBlur release + its test list (Rim et al., ECCV 2022)", find=_rsblur),)),
     DatasetSpec("dpdd", "defocus", "DPDD single-image test", 76,
-                Convention(ssim="uniform",
-                           source="Restormer test_single_image_defocus_deblur.py: PSNR of the float output, "
+                Convention(ssim="uniform", high_byte=True,
+                           source="Restormer test_single_image_defocus_deblur.py: the 16-bit PNGs read "
+                                  "with cv2.imread (8-bit, high byte), PSNR of the float output, "
                                   "skimage SSIM with its defaults (7x7 uniform)"),
                 (Layout(tree="ROOT/  (or ROOT/test/DPDD/)\n├── inputC/   *.png\n├── target/   same names\n"
                              "└── indoor_labels.npy, outdoor_labels.npy   (optional: the scene split)",
@@ -600,12 +618,12 @@ _DATASETS: tuple[DatasetSpec, ...] = (
                source="CSD release (Chen et al., HDCW-Net)",
                find=lambda root: _desnow_pairs(root, ("Test", "CSD/Test", ""))),
         Layout(tree="ROOT/\n└── test2000/\n    ├── Snow/\n    └── Gt/", source="IRNeXt authors' desnowing README",
-               find=lambda root: _desnow_pairs(root, ("test2000",))),
+               find=lambda root: _desnow_pairs(root, ("test2000", "CSD/test2000"))),
     )),
     DatasetSpec("srrs", "desnow", "SRRS test", 2000, _DESNOW, (
         Layout(tree="ROOT/\n└── test2000/\n    ├── Snow/   *.png\n    └── Gt/     same stems (.jpg)",
                source="IRNeXt authors' desnowing README and data_load.py (gt = stem + .jpg)",
-               find=lambda root: _desnow_pairs(root, ("test2000", "Test", "test", ""))),
+               find=lambda root: _desnow_pairs(root, ("test2000", "SRRS/test2000", "Test", "test", ""))),
     ), note="SRRS's own release layout is not documented publicly; the authors' re-packaging is supported"),
     DatasetSpec("snow100k", "desnow", "Snow100K test (S, M, L)", None, _DESNOW, (
         Layout(tree="ROOT/  (Snow100K-testset; any depth)\n└── .../test/\n    ├── Snow100K-S/\n"
@@ -613,7 +631,7 @@ _DATASETS: tuple[DatasetSpec, ...] = (
                     "    ├── Snow100K-M/ ...\n    └── Snow100K-L/ ...",
                source="Snow100K release (Liu et al., DesnowNet)", find=_snow100k),
         Layout(tree="ROOT/\n└── test2000/\n    ├── Snow/\n    └── Gt/", source="IRNeXt authors' desnowing README",
-               find=lambda root: _desnow_pairs(root, ("test2000",))),
+               find=lambda root: _desnow_pairs(root, ("test2000", "Snow100K/test2000"))),
     )),
     DatasetSpec("sidd", "denoise", "SIDD validation blocks", 1280, _SIDD, (
         Layout(tree=f"ROOT/  (or ROOT/test/SIDD/)\n├── {SIDD_NOISY}.mat\n└── {SIDD_GT}.mat",
@@ -669,9 +687,25 @@ def find_samples(spec: DatasetSpec, root: str | os.PathLike) -> list[Sample]:
     for layout in spec.layouts:
         found = layout.find(root)
         if found:
+            if spec.convention.high_byte:
+                for s in found:
+                    _read_high_byte(s)
             return found
     trees = "\n\n".join(f"{l.source}:\n{l.tree}" for l in spec.layouts)
     raise LayoutError(f"--root {root} does not hold {spec.title} in a known layout. Expected one of:\n\n{trees}")
+
+
+def _high_byte(a: np.ndarray) -> np.ndarray:
+    """A 16-bit image as 8-bit the way ``cv2.imread(path)`` gives it (the high byte); others as they are."""
+    import numpy as np
+    return (a >> 8).astype(np.uint8) if a.dtype == np.uint16 else a
+
+
+def _read_high_byte(s: Sample) -> None:
+    load_input, load_target = s.load_input, s.load_target
+    in_path, tgt_path = s.input_path, s.target_path
+    s.load_input = lambda: _high_byte(load_input() if load_input is not None else _read(in_path))
+    s.load_target = lambda: _high_byte(load_target() if load_target is not None else _read(tgt_path))
 
 
 def add_gaussian_noise(clean: np.ndarray, sigma: float, seed: int = NOISE_SEED) -> np.ndarray:

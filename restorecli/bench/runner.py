@@ -95,7 +95,7 @@ class BenchReport:
             "sigma": self.sigma,
             "convention": {"color": conv.color, "ssim": conv.ssim, "pool_factor": conv.pool_factor,
                            "align": conv.align, "crop_border": conv.crop_border,
-                           "quantize": conv.quantize, "source": conv.source},
+                           "quantize": conv.quantize, "high_byte": conv.high_byte, "source": conv.source},
             "psnr": _finite(self.psnr),
             "ssim": _finite(self.ssim),
             "seconds_per_image": self.seconds_per_image,
