@@ -7,7 +7,9 @@ files a 200 with a git-sha1 ``ETag``; both carry ``X-Repo-Commit``. Missing repo
 and files get the Hub's ``X-Error-Code``. Every request is recorded. A test can move ``main``
 to another commit (``main_commit``), have the CDN send damaged bytes for a file (``damage``)
 or cut every transfer short (``truncate``), or drop ``X-Repo-Commit`` (``hub_headers``), as
-a proxy or a plain web server would.
+a proxy or a plain web server would; ``reset_extras`` lists the other switches (tags, renamed
+repos, refusals with ``X-Error-Code``, ETag forms, a relative or unreachable CDN, a CDN that
+refuses, a wrong ``X-Linked-Size``, a transfer that breaks off once and resumes with Range).
 
 In-process tests set the environment with monkeypatch (restorecli reads ``HF_ENDPOINT``,
 ``HF_HOME`` and ``HF_HUB_OFFLINE`` at each call); the CLI tests run ``restore`` in a
@@ -25,12 +27,14 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
 
 from restorecli.weights import (ChecksumError, HubError, OfflineError, WeightsError,
                                 parse_hf_uri, resolve_weights)
+from restorecli.weights.errors import TransferError
 from restorecli.weights.hub import HubRef, cached_file
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -46,6 +50,7 @@ class FakeHub:
         self.damaged: dict[str, bytes] = {}  # sha256 -> the bytes the CDN sends instead
         self.truncate = False
         self.hub_headers = True
+        self.reset_extras()
         hub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -69,12 +74,28 @@ class FakeHub:
         self.repos.setdefault(repo_id, {})[filename] = (data, lfs)
         return hashlib.sha256(data).hexdigest()
 
+    def reset_extras(self) -> None:
+        """The switches for what the real Hub (or a CDN, a mirror) may also do."""
+        self.tags: dict[str, str] = {}  # tag or branch -> commit, besides main
+        self.renamed: dict[str, str] = {}  # old repo id -> new: a relative 307, as the Hub does
+        self.errors: dict[str, tuple[int, dict[str, str]]] = {}  # repo id -> status, headers
+        self.cdn = "other-host"  # or "relative": Location: /cdn/<sha>, a path on the Hub's own host
+        self.etag_form = '"{}"'  # the ETag's form: '{}' unquoted, 'W/"{}"' weak
+        self.small_etag = "git"  # a small file's ETag: the git blob sha1 (the Hub's), "sha1" or "sha256"
+        # of the content, or any other string as it is
+        self.linked_size_delta = 0  # X-Linked-Size off by this many bytes (the CDN sends the real file)
+        self.drop_first = False  # the first CDN GET breaks off halfway; a Range GET resumes (206)
+        self.auth_seen: list[tuple[str, str | None]] = []  # (path, Authorization header)
+        self.cdn_auth: list[str | None] = []  # the CDN's Authorization headers
+        self.cdn_refuses: int | None = None  # the CDN answers with this status
+
     def reset(self) -> None:
         self.repos.clear()
         self.main_commit = COMMIT
         self.damaged.clear()
         self.truncate = False
         self.hub_headers = True
+        self.reset_extras()
         with self.lock:
             self.requests.clear()
 
@@ -114,29 +135,50 @@ class FakeHub:
             data = json.dumps({"standardEnvVars": [], "harnesses": {}}).encode()
             return self._send(h, 200, {"Content-Type": "application/json"}, data, body)
         if path.startswith("/cdn/"):
+            with self.lock:
+                self.cdn_auth.append(h.headers.get("Authorization"))
+            if self.cdn_refuses is not None:  # e.g. an expired signed URL
+                return self._send(h, self.cdn_refuses, {"Content-Type": "text/plain"}, b"Request has expired", body)
             sha = path[len("/cdn/"):]
             for files in self.repos.values():
                 for data, _ in files.values():
                     if hashlib.sha256(data).hexdigest() == sha:
                         data = self.damaged.get(sha, data)
-                        if self.truncate and body:  # announce it all, send half, hang up
+                        if (self.truncate or self.drop_first) and body:  # announce it all, send half, hang up
+                            self.drop_first = False
                             self._send(h, 200, {"Content-Type": "application/octet-stream",
                                                 "Content-Length": str(len(data))}, data[:len(data) // 2])
                             h.close_connection = True
                             return
-                        return self._send(h, 200, {"Content-Type": "application/octet-stream"}, data, body)
+                        ranged = (h.headers.get("Range") or "").removeprefix("bytes=").split("-")[0]
+                        if ranged.isdigit():  # a resumed download
+                            start = int(ranged)
+                            return self._send(h, 206, {"Content-Type": "application/octet-stream",
+                                                       "Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"},
+                                              data[start:], body)
+                        mirror = ({"X-Repo-Commit": self.main_commit, "ETag": f'"{sha}"'}
+                                  if self.cdn == "relative-hub" else {})
+                        return self._send(h, 200, {"Content-Type": "application/octet-stream", **mirror}, data, body)
             return self._send(h, 404, {})
         parts = path.strip("/").split("/")
         if len(parts) < 5 or parts[2] != "resolve":
             return self._send(h, 404, {})
-        repo_id, revision, filename = "/".join(parts[:2]), parts[3], "/".join(parts[4:])
+        repo_id, revision, filename = "/".join(parts[:2]), unquote(parts[3]), "/".join(parts[4:])
+        with self.lock:
+            self.auth_seen.append((path, h.headers.get("Authorization")))
+        if repo_id in self.renamed:  # the Hub's answer for a renamed repo
+            new = self.renamed[repo_id]
+            return self._send(h, 307, {"Location": f"/{new}/resolve/{parts[3]}/{'/'.join(parts[4:])}"}, b"", body)
+        if repo_id in self.errors:
+            status, headers = self.errors[repo_id]
+            return self._send(h, status, headers, b"", body)
         if repo_id not in self.repos:
             return self._send(h, 401, {"X-Error-Code": "RepoNotFound",
                                        "X-Error-Message": "Repository not found"}, b"", body)
-        if revision not in ("main", COMMIT, self.main_commit):
+        if revision not in ("main", COMMIT, self.main_commit, *self.tags):
             return self._send(h, 404, {"X-Error-Code": "RevisionNotFound",
                                        "X-Error-Message": "Invalid rev id"}, b"", body)
-        commit = self.main_commit if revision == "main" else revision
+        commit = self.main_commit if revision == "main" else self.tags.get(revision, revision)
         if filename not in self.repos[repo_id]:
             return self._send(h, 404, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": commit,
                                        "X-Error-Message": "Entry not found"}, b"", body)
@@ -144,17 +186,24 @@ class FakeHub:
         hub = {"X-Repo-Commit": commit} if self.hub_headers else {}
         if lfs:
             sha = hashlib.sha256(data).hexdigest()
+            where = (f"/cdn/{sha}" if self.cdn.startswith("relative") else f"{self.cdn}/cdn/{sha}"
+                     if self.cdn.startswith("http") else f"http://localhost:{self.port}/cdn/{sha}")
             return self._send(h, 302, {
-                "Location": f"http://localhost:{self.port}/cdn/{sha}",
+                "Location": where,
                 **hub,
-                "X-Linked-Etag": f'"{sha}"',
-                "X-Linked-Size": str(len(data)),
-                "ETag": '"' + hashlib.sha1(b"pointer " + sha.encode()).hexdigest() + '"',
+                **self._etag("X-Linked-Etag", sha),
+                "X-Linked-Size": str(len(data) + self.linked_size_delta),
+                **self._etag("ETag", hashlib.sha1(b"pointer " + sha.encode()).hexdigest()),
                 "Content-Length": "0",
             }, b"", body)
-        git_sha1 = hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()
-        return self._send(h, 200, {**hub, "ETag": f'"{git_sha1}"',
+        etag = {"git": hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest(),
+                "sha1": hashlib.sha1(data).hexdigest(), "sha256": hashlib.sha256(data).hexdigest()
+                }.get(self.small_etag, self.small_etag)
+        return self._send(h, 200, {**hub, **self._etag("ETag", etag),
                                    "Content-Type": "application/octet-stream"}, data, body)
+
+    def _etag(self, name: str, value: str) -> dict[str, str]:
+        return {} if self.etag_form is None else {name: self.etag_form.format(value)}
 
     def close(self) -> None:
         self.server.shutdown()
@@ -618,3 +667,231 @@ def test_cli_notes_a_cached_branch_used_with_the_hub_out_of_reach(hub, tmp_path)
     notes = [line for line in again.stderr.splitlines() if line.startswith("note:")]
     assert len(notes) == 1 and "cannot reach the Hub" in notes[0] and "cached copy" in notes[0]
     assert again.stdout.strip() == first.stdout.strip()
+
+
+# ----------------------------------------------------------------------------- the real Hub's other answers
+# What huggingface.co (and its CDN, or a mirror) also sends, and what huggingface_hub accepts:
+# ETags quoted, unquoted or weak (W/"..."), renamed repos (a relative 307 to the new name),
+# tags and refs/pr/N, gated and private repos (401/403 with X-Error-Code), a token
+# (HF_TOKEN) that goes to the Hub but never to the CDN, resumed transfers (Range, 206), and
+# an X-Linked-Size that is not the size of what the CDN sends.
+
+@pytest.mark.parametrize("form", ['{}', 'W/"{}"'])
+@pytest.mark.parametrize("lfs", [True, False])
+def test_unquoted_and_weak_etags_are_the_same_hash(hub, tmp_path, form, lfs):
+    sha = hub.add("lab/irnext", "model.safetensors", PAYLOAD, lfs=lfs)
+    hub.etag_form = form
+    uri = "hf://lab/irnext/model.safetensors"
+    got = resolve_weights("dehaze", model="irnext", weights=uri)
+    assert got.info["source"] == "download" and got.info["verified"] is True
+    before = hub.body_downloads()
+    again = resolve_weights("dehaze", model="irnext", weights=uri)
+    assert again.info["source"] == "cache" and hub.body_downloads() == before
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", sha))
+    assert resolve_weights("dehaze", weights="haze-lab", registry=reg).info["source"] == "cache"
+
+
+@pytest.mark.parametrize("kind", ["sha1", "sha256"])
+def test_a_stand_in_whose_etag_is_a_plain_hash_of_the_content(hub, tmp_path, kind):
+    """A server written as a Hub stand-in may send the sha1 or sha256 of the file as its ETag
+    (not git's blob sha1): the file is accepted and checked, and a damaged one still refused."""
+    hub.add("lab/irnext", "model.safetensors", PAYLOAD, lfs=False)
+    hub.small_etag = kind
+    got = resolve_weights("dehaze", model="irnext", weights="hf://lab/irnext/model.safetensors")
+    assert got.info["verified"] is True and got.path.read_bytes() == PAYLOAD
+    # another repo (the cache would take the first file's blob for the same ETag), damaged bytes
+    hub.add("lab/damaged", "model.safetensors", PAYLOAD[:-1] + bytes([PAYLOAD[-1] ^ 0xFF]), lfs=False)
+    hub.small_etag = {"sha1": hashlib.sha1(PAYLOAD).hexdigest(), "sha256": hashlib.sha256(PAYLOAD).hexdigest()}[kind]
+    with pytest.raises(ChecksumError, match="does not match"):
+        resolve_weights("dehaze", model="irnext", weights="hf://lab/damaged/model.safetensors")
+
+
+def test_a_renamed_repo_is_followed(hub, tmp_path):
+    sha = hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    hub.renamed["old/irnext"] = "lab/irnext"
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", sha, repo_id="old/irnext"))
+    got = resolve_weights("dehaze", weights="haze-lab", registry=reg)
+    assert got.info["source"] == "download" and got.path.read_bytes() == PAYLOAD
+    got = resolve_weights("dehaze", model="irnext", weights="hf://old/irnext/model.safetensors")
+    assert got.path.read_bytes() == PAYLOAD and got.info["verified"] is True
+
+
+def test_tags_and_pull_request_refs(hub, tmp_path, monkeypatch):
+    hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    other = "fedcba9876543210fedcba9876543210fedcba98"
+    hub.tags.update({"v1.0": COMMIT, "refs/pr/3": other})
+    got = resolve_weights("dehaze", model="irnext", weights="hf://lab/irnext@v1.0/model.safetensors")
+    assert COMMIT in got.path.parts and got.info["verified"] is True
+    pr = resolve_weights("dehaze", model="irnext", weights="hf://lab/irnext@refs%2Fpr%2F3/model.safetensors")
+    assert other in pr.path.parts
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    before = len(hub.requests)
+    assert resolve_weights("dehaze", model="irnext", weights="hf://lab/irnext@v1.0/model.safetensors").path == got.path
+    assert len(hub.requests) == before
+
+
+def test_hf_hub_cache_is_where_files_go_and_are_found_offline(hub, tmp_path, monkeypatch):
+    sha = hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "elsewhere"))
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", sha))
+    got = resolve_weights("dehaze", weights="haze-lab", registry=reg)
+    assert (tmp_path / "elsewhere") in got.path.parents
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert resolve_weights("dehaze", weights="haze-lab", registry=reg).info["source"] == "cache"
+    uri = resolve_weights("dehaze", model="irnext", weights="hf://lab/irnext/model.safetensors")
+    assert uri.path == got.path and uri.info["verified"] is True
+
+
+def test_hf_token_goes_to_the_hub_and_not_to_the_cdn(hub, tmp_path, monkeypatch):
+    hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_test_token")
+    resolve_weights("dehaze", model="irnext", weights="hf://lab/irnext/model.safetensors")
+    resolve_paths = [a for p, a in hub.auth_seen]
+    assert resolve_paths and all(a == "Bearer hf_secret_test_token" for a in resolve_paths)
+    cdn = [p for m, p in hub.requests if p.startswith("/cdn/")]
+    assert cdn  # the CDN was asked; its requests are not in auth_seen, checked below
+    assert hub.cdn_auth == [None] * len(cdn)
+
+
+def hub_refusal(repo_status: tuple[int, dict[str, str]], hub, **env) -> str:
+    hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    hub.errors["lab/irnext"] = repo_status
+    with pytest.raises(WeightsError) as e:
+        resolve_weights("dehaze", model="irnext", weights="hf://lab/irnext/model.safetensors")
+    message = str(e.value)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+def test_gated_private_and_bad_token_refusals_say_what_to_do(hub, tmp_path, monkeypatch):
+    gated = {"X-Error-Code": "GatedRepo", "X-Error-Message": "Access to model lab/irnext is restricted."}
+    message = hub_refusal((401, gated), hub)
+    assert "gated" in message and "HF_TOKEN" in message
+    hub.reset()
+    monkeypatch.setenv("HF_TOKEN", "hf_not_accepted")
+    message = hub_refusal((403, gated), hub)
+    assert "gated" in message and "accept" in message
+    hub.reset()
+    message = hub_refusal((401, {"X-Error-Message": "Invalid credentials in Authorization header"}), hub)
+    assert "HF_TOKEN" in message and "invalid" in message.lower(), message
+    hub.reset()
+    message = hub_refusal((403, {"X-Error-Message": "Your token does not have read access"}), hub)
+    assert "HTTP 403" in message and "read access" in message, message
+    hub.reset()
+    message = hub_refusal((429, {"X-Error-Message": "rate limited"}), hub)
+    assert "429" in message, message
+
+
+def test_a_transfer_that_breaks_off_once_is_resumed(hub, tmp_path):
+    hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    hub.drop_first = True
+    got = resolve_weights("dehaze", model="irnext", weights="hf://lab/irnext/model.safetensors")
+    assert got.path.read_bytes() == PAYLOAD and got.info["verified"] is True
+
+
+@pytest.mark.parametrize("delta", [-1000, 1000])
+def test_a_size_that_is_not_the_announced_one_is_said_so(hub, tmp_path, delta):
+    hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    hub.linked_size_delta = delta  # the Hub announces one size, the CDN sends another (whole)
+    with pytest.raises(TransferError) as e:
+        resolve_weights("dehaze", model="irnext", weights="hf://lab/irnext/model.safetensors")
+    message = str(e.value)
+    assert "\n" not in message and f"localhost:{hub.port}" in message  # the CDN's host sent it
+    if delta < 0:  # more bytes than announced: nothing was cut short
+        assert f"gave {len(PAYLOAD)} bytes, more than the {len(PAYLOAD) + delta}" in message, message
+        assert "cut short" not in message
+    else:
+        assert f"stopped at {len(PAYLOAD)} of the {len(PAYLOAD) + delta} bytes" in message, message
+    assert cached_file(HubRef("lab/irnext", "model.safetensors")) is None
+
+
+def test_a_cdn_that_cannot_be_reached_is_named(hub, tmp_path):
+    hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    hub.cdn = closed_port_endpoint()  # the Hub answers; its CDN's host is blocked (a firewall)
+    with pytest.raises(TransferError) as e:
+        resolve_weights("dehaze", model="irnext", weights="hf://lab/irnext/model.safetensors")
+    message = str(e.value)
+    assert "cannot be reached" in message and hub.cdn.split("//")[1] in message, message
+    assert "cut short" not in message and "offline" not in message
+
+
+def test_an_answer_without_an_etag_is_not_called_offline(hub, tmp_path):
+    hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    hub.etag_form = None
+    with pytest.raises(HubError) as e:
+        resolve_weights("dehaze", model="irnext", weights="hf://lab/irnext/model.safetensors")
+    assert "no ETag header" in str(e.value) and "offline" not in str(e.value)
+    assert hub.body_downloads() == 0
+
+
+def test_a_cdn_path_on_the_hubs_own_host(hub, tmp_path):
+    """A relative Location is followed by huggingface_hub (as for a renamed repo), and the answer
+    at its end is the one read: it must carry the Hub's headers (a mirror that serves the file
+    itself does), else neither huggingface_hub nor we can use it, and the message says where."""
+    sha = hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    hub.cdn = "relative"
+    with pytest.raises(HubError) as e:
+        resolve_weights("dehaze", model="irnext", weights="hf://lab/irnext/model.safetensors")
+    assert "where it redirected" in str(e.value) and f"/cdn/{sha}" in str(e.value), str(e.value)
+    assert "offline" not in str(e.value) and hub.body_downloads() == 0
+
+    hub.cdn = "relative-hub"
+    got = resolve_weights("dehaze", model="irnext", weights="hf://lab/irnext/model.safetensors")
+    assert got.path.read_bytes() == PAYLOAD and got.info["verified"] is True
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", "ab" * 32))
+    with pytest.raises(ChecksumError, match="refused before downloading"):
+        resolve_weights("dehaze", weights="haze-lab", registry=reg)
+
+
+def test_a_registered_file_cached_at_an_older_commit_is_used_offline(hub, tmp_path, monkeypatch):
+    """Two entries in one repo: the second download moves the cache's refs/main to a newer
+    commit, which holds no copy of the first file. The first file's copy (of the older commit)
+    still has the registered sha256: it is used, offline and online, without a request."""
+    sha = hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    other = os.urandom(50_000)
+    other_sha = hub.add("lab/irnext", "derain.safetensors", other)
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", sha),
+                         hub_entry("rain-lab", other_sha, filename="derain.safetensors", task="derain",
+                                   arch="irnext-deblur"))
+    first = resolve_weights("dehaze", weights="haze-lab", registry=reg)
+    hub.main_commit = "fedcba9876543210fedcba9876543210fedcba98"  # a commit that changes only derain
+    resolve_weights("derain", weights="rain-lab", registry=reg)
+    downloads, before = hub.body_downloads(), len(hub.requests)
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline = resolve_weights("dehaze", weights="haze-lab", registry=reg)
+    assert offline.path == first.path and offline.info["source"] == "cache"
+    listed = invoke(["weights", "list", "--registry", str(reg)])
+    assert "cached" in next(line for line in listed.stdout.splitlines() if "haze-lab" in line)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    online = resolve_weights("dehaze", weights="haze-lab", registry=reg)
+    assert online.info["source"] == "cache" and len(hub.requests) == before
+    assert hub.body_downloads() == downloads
+
+    # A copy of another commit whose sha256 is not the registered one is not used.
+    reg2 = write_registry(tmp_path / "reg2.toml", hub_entry("haze-lab", "cd" * 32))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OfflineError):
+        resolve_weights("dehaze", weights="haze-lab", registry=reg2)
+
+
+def test_a_branch_that_moved_without_changing_the_file_is_not_downloaded_again(hub, tmp_path):
+    hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    uri = "hf://lab/irnext/model.safetensors"
+    first = resolve_weights("dehaze", model="irnext", weights=uri)
+    hub.main_commit = "fedcba9876543210fedcba9876543210fedcba98"  # a commit that changed another file
+    moved = resolve_weights("dehaze", model="irnext", weights=uri)
+    assert hub.main_commit in moved.path.parts and moved.path.read_bytes() == PAYLOAD
+    assert os.path.realpath(moved.path) == os.path.realpath(first.path)  # the same blob
+    assert hub.body_downloads() == 1 and moved.info["verified"] is True
+
+
+def test_a_cdn_refusal_is_not_blamed_on_the_token(hub, tmp_path, monkeypatch):
+    hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_test_token")
+    hub.cdn_refuses = 403  # the Hub accepted the token; the CDN's signed URL is refused
+    with pytest.raises(TransferError) as e:
+        resolve_weights("dehaze", model="irnext", weights="hf://lab/irnext/model.safetensors")
+    message = str(e.value)
+    assert f"localhost:{hub.port}" in message and "HTTP 403" in message and "HF_TOKEN" not in message, message
+    assert "\n" not in message

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import ChecksumError
 
-__all__ = ["sha256_file", "git_blob_sha1", "verify_sha256", "is_sha256", "format_size"]
+__all__ = ["sha256_file", "sha1_file", "git_blob_sha1", "verify_sha256", "is_sha256", "format_size"]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
@@ -24,22 +24,24 @@ def is_sha256(value: object) -> bool:
     return isinstance(value, str) and bool(_HEX64.match(value))
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
+def _hash_file(path: str | os.PathLike, h):
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
     return h.hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    return _hash_file(path, hashlib.sha256())
+
+
+def sha1_file(path: str | os.PathLike) -> str:
+    return _hash_file(path, hashlib.sha1())
 
 
 def git_blob_sha1(path: str | os.PathLike) -> str:
     """The git object id of a file's content (the Hub's ETag for files not stored with LFS)."""
-    size = os.path.getsize(path)
-    h = hashlib.sha1(f"blob {size}\0".encode())
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+    return _hash_file(path, hashlib.sha1(f"blob {os.path.getsize(path)}\0".encode()))
 
 
 def verify_sha256(path: str | os.PathLike, expected: str, what: str) -> str:

@@ -21,11 +21,11 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from .errors import (ChecksumError, HubAddressError, HubError, HubNotFoundError, HubUnreachableError,
                      OfflineError, TransferError, WeightsError)
-from .hashing import git_blob_sha1, sha256_file
+from .hashing import git_blob_sha1, sha1_file, sha256_file
 
 __all__ = [
     "HubRef",
@@ -34,6 +34,7 @@ __all__ = [
     "is_commit",
     "head",
     "cached_commit",
+    "other_cached_copy",
     "discard_from_cache",
     "is_damaged",
     "hub_endpoint",
@@ -161,6 +162,36 @@ def cached_file(ref: HubRef) -> Path | None:
     return None
 
 
+def other_cached_copy(ref: HubRef, sha256: str, skip: Path | None = None) -> Path | None:
+    """A cached copy of ``ref``'s file at another commit whose content is ``sha256``; no network.
+
+    A registry entry pins the file's content, not a commit: when the cache's ``refs/<revision>``
+    has moved on (another file of the repo was downloaded at a newer commit) the snapshot of that
+    revision holds no copy, but an older snapshot's copy is still the registered file.
+    ``skip``: a copy already looked at. Newest snapshot first; each candidate is hashed, except
+    an LFS blob whose name (its sha256) already tells it is another file.
+    """
+    snapshots = hub_cache_dir() / ("models--" + ref.repo_id.replace("/", "--")) / "snapshots"
+    try:
+        commits = [d for d in snapshots.iterdir() if _HEX40.match(d.name) and d.is_dir()]
+    except OSError:
+        return None
+    commits.sort(key=lambda d: d.stat().st_mtime, reverse=True)
+    for commit in commits:
+        p = commit / ref.filename
+        if (skip is not None and p == Path(skip)) or not p.is_file():
+            continue
+        blob = os.path.basename(os.path.realpath(p)) if p.is_symlink() else ""
+        if _HEX64.match(blob) and blob != sha256:
+            continue
+        try:
+            if sha256_file(p) == sha256:
+                return p
+        except OSError:
+            continue
+    return None
+
+
 def cached_commit(path: Path) -> str | None:
     """The commit a cached file belongs to (its ``snapshots/<commit>/`` folder)."""
     parts = Path(path).parts
@@ -218,6 +249,8 @@ def verify_against_hub_etag(path: Path, what: str, etag: str | None = None,
         return sha, False
     kind, expected = known
     actual = sha if kind == "sha256" else git_blob_sha1(path)
+    if kind == "sha1" and actual != expected and sha1_file(path) == expected:
+        actual = expected  # the plain sha1 of the content: a Hub stand-in's ETag, not the real Hub's
     if actual != expected:
         if fresh:
             raise ChecksumError(f"{what}: the download does not match the Hub's checksum (its {kind} is "
@@ -264,6 +297,20 @@ def _short(e: BaseException) -> str:
     return text[0] if text else type(e).__name__
 
 
+def _http_status(e: BaseException) -> tuple[int | str, str]:
+    """An HTTP error's status and the server's reason: its X-Error-Message (the Hub's), else the
+    first line of its body, else huggingface_hub's first line (only the status and URL)."""
+    response = getattr(e, "response", None)
+    status = getattr(response, "status_code", "?")
+    said = response.headers.get("X-Error-Message") if response is not None else None
+    if not said and response is not None:
+        try:
+            said = next((line.strip() for line in response.text.splitlines() if line.strip()), "")[:200]
+        except Exception:  # a body not read, or not text
+            said = None
+    return status, said or _short(e)
+
+
 def _hub_error(e: BaseException, ref: HubRef) -> WeightsError:
     from huggingface_hub import errors as hf
 
@@ -279,16 +326,25 @@ def _hub_error(e: BaseException, ref: HubRef) -> WeightsError:
     if isinstance(e, hf.EntryNotFoundError):
         return HubNotFoundError(f"file {ref.filename!r} not found in Hub repo {ref.repo_id} at revision {ref.revision!r}")
     if isinstance(e, hf.HfHubHTTPError):
-        status = getattr(getattr(e, "response", None), "status_code", "?")
-        return HubError(f"the Hub at {endpoint} refused {ref.uri} (HTTP {status}): {_short(e)}")
+        status, said = _http_status(e)
+        if status == 401:  # not RepoNotFound: the token itself was refused
+            return HubError(f"the Hub at {endpoint} refused the token sent for {ref.uri} (HTTP 401: {said}): "
+                            "set HF_TOKEN to a valid token (or run `hf auth login`), or unset it for a public repo")
+        if status == 403:
+            return HubError(f"the Hub at {endpoint} refused {ref.uri} (HTTP 403: {said}): the token (HF_TOKEN "
+                            f"or `hf auth login`) needs read access to {ref.repo_id}")
+        return HubError(f"the Hub at {endpoint} refused {ref.uri} (HTTP {status}): {said}")
     if isinstance(e, hf.HFValidationError):
         return HubAddressError(f"{ref.uri}: {_short(e)}")
     return WeightsError(f"downloading {ref.uri} failed: {_short(e)}")
 
 
-def _not_a_hub(ref: HubRef) -> HubError:
-    return HubError(f"the server at {hub_endpoint()} answered for {ref.uri}, but not as a Hugging Face Hub "
-                    "does (no X-Repo-Commit header): check HF_ENDPOINT and any proxy in between")
+def _not_a_hub(ref: HubRef, missing: str = "X-Repo-Commit", answered_from: str | None = None) -> HubError:
+    """A server that answered, but without the header ``missing`` that a Hub sends (``answered_from``:
+    where the answer came from, when that is not the address asked, i.e. after a redirect)."""
+    via = f" (the answer came from {answered_from}, where it redirected)" if answered_from else ""
+    return HubError(f"the server at {hub_endpoint()} answered for {ref.uri}{via}, but not as a Hugging Face Hub "
+                    f"does (no {missing} header): check HF_ENDPOINT and any proxy in between")
 
 
 @dataclass(frozen=True)
@@ -299,6 +355,7 @@ class HubFileInfo:
     commit: str
     etag: str | None
     size: int | None = None
+    location: str | None = None  # where the file is sent from (a CDN, for a file stored with LFS)
 
     def etag_for(self, path: Path) -> str | None:
         """The hash, if it applies to the cached ``path``: only to the file of the commit named
@@ -335,18 +392,51 @@ def head(ref: HubRef, *, label: str, command_name: str) -> HubFileInfo:
         raise _hub_error(e, ref) from None
     except _network_errors() as e:
         raise HubUnreachableError(offline_message(label, command_name, _short(e)), _short(e)) from None
+    # huggingface_hub follows a redirect that stays on the same host (a renamed repo) and reads the
+    # headers of the last answer (a redirect to another host, a CDN, is not followed: its own
+    # headers are the Hub's); without these, huggingface_hub cannot download the file either.
+    followed = (meta.location if meta.location and meta.location != url
+                and urlsplit(meta.location).netloc == urlsplit(url).netloc else None)
     if not meta.commit_hash:
-        raise _not_a_hub(ref)
-    etag = (meta.etag or "").strip('"').lower() or None
-    return HubFileInfo(commit=meta.commit_hash, etag=etag, size=meta.size)
+        raise _not_a_hub(ref, "X-Repo-Commit", followed)
+    if not meta.etag:
+        raise _not_a_hub(ref, "ETag", followed)
+    etag = meta.etag.strip('"').lower()
+    return HubFileInfo(commit=meta.commit_hash, etag=etag, size=meta.size, location=meta.location)
 
 
-def _transfer_error(ref: HubRef, e: BaseException, command_name: str) -> TransferError:
-    from urllib.parse import urlsplit
-
-    host = urlsplit(hub_endpoint()).netloc or hub_endpoint()
+def _transfer_error(ref: HubRef, e: BaseException, command_name: str, info: HubFileInfo) -> TransferError:
+    """The transfer itself failed: no connection to the host that sends the file (a CDN for files
+    stored with LFS), a connection that broke off, or not the number of bytes the Hub announced."""
+    host = urlsplit(info.location or "").netloc or urlsplit(hub_endpoint()).netloc or hub_endpoint()
+    again = f"run `restore weights download {command_name}` to try again"
+    sizes = re.search(r"should be of size (\d+) but has size (\d+)", str(e))
+    if sizes:
+        announced, got = int(sizes[1]), int(sizes[2])
+        if got > announced:
+            return TransferError(f"downloading {ref.uri} from {host} gave {got} bytes, more than the {announced} "
+                                 f"the Hub announced for it; the file is not used: {again}, and if it persists "
+                                 "the server (or a proxy in between) is at fault")
+        return TransferError(f"downloading {ref.uri} from {host} stopped at {got} of the {announced} bytes the "
+                             f"Hub announced; the partial file is not used: {again}")
+    if isinstance(e, _connect_errors()):
+        return TransferError(f"the Hub answered for {ref.uri}, but the host that sends the file, {host}, cannot "
+                             f"be reached ({_short(e)}): check any firewall or proxy for that host, then {again}")
     return TransferError(f"downloading {ref.uri} from {host} was cut short ({_short(e)}); the partial file "
-                         f"is not used: run `restore weights download {command_name}` to try again")
+                         f"is not used: {again}")
+
+
+def _connect_errors() -> tuple[type[BaseException], ...]:
+    """A connection that could not be opened at all (as opposed to one that broke off)."""
+    errors: list[type[BaseException]] = [ConnectionRefusedError]
+    for module in ("httpx2", "httpx"):
+        try:
+            mod = __import__(module)
+        except ImportError:
+            continue
+        errors += [c for c in (getattr(mod, "ConnectError", None), getattr(mod, "ConnectTimeout", None))
+                   if isinstance(c, type)]
+    return tuple(errors)
 
 
 def download(ref: HubRef, *, label: str, command_name: str, expected_sha256: str | None = None,
@@ -378,16 +468,23 @@ def download(ref: HubRef, *, label: str, command_name: str, expected_sha256: str
         raise OfflineError(offline_message(label, command_name)) from None
     except hf.LocalEntryNotFoundError as e:  # its own HEAD, a moment after ours, got no answer
         cause = e.__cause__ or e
-        if isinstance(cause, hf.FileMetadataError) and "X-Repo-Commit" in str(cause):
-            raise _not_a_hub(ref) from None
+        if isinstance(cause, hf.FileMetadataError):  # an answer, but without a Hub's headers
+            raise _not_a_hub(ref, "X-Repo-Commit" if "X-Repo-Commit" in str(cause) else "ETag") from None
         raise HubUnreachableError(offline_message(label, command_name, _short(cause)), _short(cause)) from None
     except (hf.HfHubHTTPError, hf.HFValidationError, hf.EntryNotFoundError) as e:
+        request = getattr(getattr(e, "response", None), "request", None)
+        host = urlsplit(str(request.url)).netloc if request is not None else ""
+        if host and host != urlsplit(endpoint).netloc:  # the CDN refused, not the Hub
+            status, said = _http_status(e)
+            raise TransferError(f"the Hub answered for {ref.uri}, but the host that sends the file, {host}, "
+                                f"refused it (HTTP {status}: {said}): run `restore weights download "
+                                f"{command_name}` to try again; if it persists, check any proxy for that host") from None
         raise _hub_error(e, ref) from None
     except _network_errors() as e:  # the metadata came; the transfer itself failed
-        raise _transfer_error(ref, e, command_name) from None
+        raise _transfer_error(ref, e, command_name, info) from None
     except OSError as e:
-        if "consistency check failed" in str(e).lower():  # fewer bytes than the Hub announced
-            raise _transfer_error(ref, e, command_name) from None
+        if "consistency check failed" in str(e).lower():  # not the number of bytes the Hub announced
+            raise _transfer_error(ref, e, command_name, info) from None
         raise WeightsError(f"downloading {ref.uri} into {hub_cache_dir()} failed: {_short(e)}") from None
     # The Hub's hash applies to the file of the commit it named (the commit can move between
     # our HEAD and huggingface_hub's; a symlinked cache names the blob after the hash it used).

@@ -22,7 +22,8 @@ from .errors import (ChecksumError, HubError, HubNotFoundError, HubUnreachableEr
                      UnknownWeightsError, WeightsError)
 from .hashing import sha256_file, verify_sha256
 from .hub import (HubRef, cached_commit, cached_file, discard_from_cache, download, head, hub_endpoint,
-                  is_commit, is_damaged, is_offline, offline_message, parse_hf_uri, verify_against_hub_etag)
+                  is_commit, is_damaged, is_offline, offline_message, other_cached_copy, parse_hf_uri,
+                  verify_against_hub_etag)
 from .registry import Registry, WeightEntry, load_registry
 
 __all__ = ["ResolvedWeights", "HubFile", "resolve_weights", "locate_entry", "entry_files", "entry_where",
@@ -50,7 +51,8 @@ def entry_files(entry: WeightEntry) -> list[tuple[str, Path]]:
         if p is not None and p.is_file():
             found.append((kind, p))
     if entry.repo_id and entry.filename:
-        cached = cached_file(HubRef(entry.repo_id, entry.filename, entry.revision))
+        ref = HubRef(entry.repo_id, entry.filename, entry.revision)
+        cached = cached_file(ref) or other_cached_copy(ref, entry.sha256)
         if cached is not None:
             found.append(("cached", cached))
     return found
@@ -90,6 +92,9 @@ def locate_entry(entry: WeightEntry, allow_download: bool = True) -> tuple[Path,
                 return cached, "cache"
             except ChecksumError as e:
                 mismatches.append(e)
+        older = other_cached_copy(ref, entry.sha256, skip=cached)  # the entry pins content, not a commit
+        if older is not None:
+            return older, "cache"
         if mismatches and (is_offline() or not allow_download):
             raise mismatches[0]
         if not allow_download:
