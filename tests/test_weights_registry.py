@@ -176,7 +176,7 @@ def test_defaults_later_file_wins_and_model_selects(tmp_path, monkeypatch):
     reg = load_registry([a, b])
     assert reg.default_for("dehaze").name == "haze-b"
     assert reg.default_for("deblur").name == "deblur-a"
-    assert reg.default_for("derain").name == "derain-unet-s4"  # the shipped one
+    assert reg.default_for("derain").name == "derain-unet-s6"  # the shipped one
     assert reg.default_for("derain", "irnext") is None
     assert reg.default_for("dehaze", "irnext").name == "haze-b"  # family of the default's arch
     assert reg.default_for("dehaze", "irnext-deblur").name == "haze-deblur-arch"  # the only such arch
