@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""Fetch the real photographs some session-3 recipes train on, from Debian packages.
+"""Fetch the real photographs the recipes train on (since session 3; session 7 added the
+Ubuntu community ones of lomiri-wallpapers), from Debian packages.
 
-Debian's desktop wallpaper packages ship photographs (CC-BY-SA / GPL / LGPL, see each
+Debian's desktop wallpaper packages ship photographs (CC-BY / CC-BY-SA / CC0 / GPL / LGPL, see each
 package's copyright file, copied beside the output). We take the photographic ones (not
 the renders), resize each so its long side is 1024 px (INTER_AREA: that averages away
 JPEG blocking and sensor noise, so the images serve as clean targets) and write PNGs:

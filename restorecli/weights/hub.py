@@ -132,18 +132,23 @@ def is_offline() -> bool:
     return bool(_constants().HF_HUB_OFFLINE)
 
 
-def _network_errors() -> tuple[type[BaseException], ...]:
-    """Connection failures and timeouts of whichever HTTP client huggingface_hub uses."""
-    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    for module, names in (("httpx2", ("TransportError", "TimeoutException")),
-                          ("httpx", ("TransportError", "TimeoutException")),
-                          ("requests", ("ConnectionError", "Timeout"))):
+def _client_errors(names: tuple[str, ...], clients: tuple[str, ...]) -> list[type[BaseException]]:
+    """The exception classes called ``names`` of those HTTP ``clients`` that are installed."""
+    found: list[type[BaseException]] = []
+    for module in clients:
         try:
             mod = __import__(module)
         except ImportError:
             continue
-        errors += [getattr(mod, n) for n in names if isinstance(getattr(mod, n, None), type)]
-    return tuple(errors)
+        found += [getattr(mod, n) for n in names if isinstance(getattr(mod, n, None), type)]
+    return found
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """Connection failures and timeouts of whichever HTTP client huggingface_hub uses."""
+    return (ConnectionError, TimeoutError,
+            *_client_errors(("TransportError", "TimeoutException"), ("httpx2", "httpx")),
+            *_client_errors(("ConnectionError", "Timeout"), ("requests",)))
 
 
 # --------------------------------------------------------------------------- cache
@@ -428,15 +433,7 @@ def _transfer_error(ref: HubRef, e: BaseException, command_name: str, info: HubF
 
 def _connect_errors() -> tuple[type[BaseException], ...]:
     """A connection that could not be opened at all (as opposed to one that broke off)."""
-    errors: list[type[BaseException]] = [ConnectionRefusedError]
-    for module in ("httpx2", "httpx"):
-        try:
-            mod = __import__(module)
-        except ImportError:
-            continue
-        errors += [c for c in (getattr(mod, "ConnectError", None), getattr(mod, "ConnectTimeout", None))
-                   if isinstance(c, type)]
-    return tuple(errors)
+    return (ConnectionRefusedError, *_client_errors(("ConnectError", "ConnectTimeout"), ("httpx2", "httpx")))
 
 
 def download(ref: HubRef, *, label: str, command_name: str, expected_sha256: str | None = None,
