@@ -251,8 +251,78 @@ def test_physics_loss_trains_the_estimates_and_needs_an_estimating_network(tmp_p
     lb, _ = b.train_step()
     # same batch (same seeds), so the difference is the physics term: -PSNR of the re-hazed target, < 0
     assert lb < la - 5
-    x, _ = a._batch()
+    x, _, _ = a._batch()
     out, t, A = b.model(x, return_estimates=True)
     assert torch.equal(out, b.model(x)) and t.shape == (len(x), 1, *x.shape[-2:]) and A.shape == (len(x), 3, 1, 1)
     with pytest.raises(ConfigError, match="physics_weight"):
         trainer(1.0, model="unet-s")
+
+
+def test_haze_degradation_gives_the_transmission_and_light_it_used():
+    """Haze's conditioning dict is the truth behind each sample: re-hazing the clean target with
+    it gives the input back (up to the 8-bit rounding and noise synth adds); a gray sample's
+    light is gray; a haze-free sample (clean_prob) has t = 1 and its light marked unknown."""
+    from restorecli.train import synth
+    from restorecli.train.degradations import create_degradation
+
+    torch.manual_seed(0)
+    clean = torch.rand(6, 3, 24, 32)
+    deg = create_degradation("haze", level="heavy", noise_sigma=0.0, quantize_prob=0.0)
+    x, y, known = deg(clean, torch.Generator().manual_seed(3))
+    t, A = known["transmission"], known["light"]
+    assert t.shape == (6, 1, 24, 32) and A.shape == (6, 3) and known["light_known"].tolist() == [1.0] * 6
+    assert 0 < float(t.min()) and float(t.max()) <= 1 and float(t.mean()) < 0.6   # heavy haze
+    assert torch.allclose(y * t + A[..., None, None] * (1 - t), x, atol=1e-5)
+    # the same draws as synth.haze, which the benchmarks use
+    img = np.random.default_rng(1).random((20, 20, 3)).astype(np.float32)
+    y1 = synth.haze(img, np.random.default_rng(5), "light")
+    y2, t2, A2 = synth.haze_with_estimates(img, np.random.default_rng(5), "light")
+    assert np.array_equal(y1, y2) and t2.shape == (20, 20) and A2.shape == (3,)
+
+    gray = create_degradation("haze", level="heavy", gray_prob=1.0, noise_sigma=0.0, quantize_prob=0.0)
+    x, y, known = gray(clean, torch.Generator().manual_seed(3))
+    A = known["light"]
+    assert torch.equal(A[:, 0], A[:, 1]) and torch.equal(A[:, 0], A[:, 2])
+    t = known["transmission"]
+    assert torch.allclose(y * t + A[..., None, None] * (1 - t), x, atol=1e-5)
+
+    none = create_degradation("haze", clean_prob=0.999)
+    _, _, known = none(clean, torch.Generator().manual_seed(3))
+    assert torch.equal(known["transmission"], torch.ones(6, 1, 24, 32)) and known["light_known"].tolist() == [0.0] * 6
+
+
+def test_estimate_loss_is_the_l1_distance_from_the_truth_and_trains_the_estimates(tmp_path):
+    """[optim] estimate_weight: L1 of t and A from the haze's own, A counted only where there is
+    haze; the term is in the step's loss, and a network without estimates or paired data (no
+    truth) is refused before training."""
+    from restorecli.train.config import ConfigError
+    from restorecli.train.trainer import Trainer, estimate_loss
+    from test_train import tiny_config
+
+    t = torch.full((2, 1, 4, 4), 0.5)
+    A = torch.tensor([[0.8, 0.8, 0.8], [0.1, 0.1, 0.1]]).view(2, 3, 1, 1)
+    known = {"transmission": torch.full((2, 1, 4, 4), 0.75), "light": torch.full((2, 3), 0.9),
+             "light_known": torch.tensor([1.0, 0.0])}
+    assert estimate_loss(t, A, known).item() == pytest.approx(0.25 + 0.1)   # the second light is not counted
+    known["light_known"] = torch.tensor([1.0, 1.0])
+    assert estimate_loss(t, A, known).item() == pytest.approx(0.25 + (0.1 + 0.8) / 2)
+
+    def trainer(weight, model="asmunet-s-dcpres", **data):
+        cfg = tiny_config(tmp_path / f"{model}{weight}", steps=4)
+        cfg.run.task, cfg.model.name = "dehaze", model
+        cfg.degradation.name, cfg.degradation.params = "haze", {"level": "heavy"}
+        cfg.optim.loss, cfg.optim.estimate_weight = "psnr", weight
+        for k, v in data.items():
+            setattr(cfg.data, k, v)
+        return Trainer(cfg.validate() if data else cfg, quiet=True)
+
+    a, b = trainer(0.0), trainer(10.0)
+    b.model.load_state_dict(a.model.state_dict())
+    la, _ = a.train_step()
+    lb, _ = b.train_step()
+    # same batch (same seeds): the difference is 10 x the estimates' L1 distance, > 0
+    assert lb > la + 0.05
+    with pytest.raises(ConfigError, match="estimate_weight"):
+        trainer(1.0, model="unet-s")
+    with pytest.raises(ConfigError, match="paired"):
+        trainer(1.0, paired=[str(tmp_path)])

@@ -90,6 +90,12 @@ class OptimConfig:
     # input, by the same loss. It reaches t directly, without the division by t that makes the
     # image loss weak on thin haze and unstable on dense haze. 0 = off.
     physics_weight: float = 0.0
+    # Weight of a loss on the estimates themselves for such networks: L1 from the transmission
+    # and light the synthetic haze was made with (restorecli.train.synth.Haze). The image loss
+    # hardly tells a light from a dim one under thin haze, where (I - A) / t + A barely depends
+    # on A; the network then picks the light from the scene (a dusk photo: 0.55 for a true 0.8).
+    # Needs synthetic haze only (no [data] paired). 0 = off.
+    estimate_weight: float = 0.0
 
 
 @dataclass
@@ -143,8 +149,12 @@ class TrainConfig:
         o = self.optim
         if o.loss not in ("l1", "charbonnier", "psnr"):
             raise ConfigError(f"[optim] loss must be 'l1', 'charbonnier' or 'psnr', got {o.loss!r}")
-        if o.physics_weight < 0:
-            raise ConfigError(f"[optim] physics_weight must be >= 0, got {o.physics_weight}")
+        for key in ("physics_weight", "estimate_weight"):
+            if getattr(o, key) < 0:
+                raise ConfigError(f"[optim] {key} must be >= 0, got {getattr(o, key)}")
+        if o.estimate_weight > 0 and self.data.paired:
+            raise ConfigError("[optim] estimate_weight needs synthetic haze, whose transmission and light are known; "
+                              "[data] paired folders have neither")
         if o.total_steps <= 0 or o.warmup_steps < 0 or o.warmup_steps >= o.total_steps:
             raise ConfigError("[optim] needs total_steps > warmup_steps >= 0")
         if o.schedule not in ("steps", "time"):

@@ -58,7 +58,7 @@ __all__ = [
     "RainParams", "ShakeParams", "DefocusParams", "HazeParams", "SnowParams",
     "rain", "motion_blur", "defocus", "haze", "snow",
     "shake_kernel", "line_kernel", "disk_kernel", "gaussian_kernel", "random_depth",
-    "haze_from_depth", "resolve_params", "SYNTHS",
+    "haze_from_depth", "haze_with_estimates", "resolve_params", "SYNTHS",
 ]
 
 Range = tuple[float, float]
@@ -206,6 +206,10 @@ def _finish(x: np.ndarray, rng: np.random.Generator, noise_sigma: Range, quantiz
     if rng.random() < quantize_prob:
         x = np.round(x * 255.0) / 255.0
     return x.astype(np.float32)
+
+
+# BT.601 luma weights: gray versions of colours, as the Restorer makes of gray photos.
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def _tint(rng: np.random.Generator, base: float, spread: float) -> np.ndarray:
@@ -431,7 +435,7 @@ def random_depth(h: int, w: int, rng: np.random.Generator, image: np.ndarray | N
     d = wg * g + (1.0 - wg) * noise
     iw = _u(rng, image_weight)
     if image is not None and iw > 0:
-        lum = image @ np.array([0.299, 0.587, 0.114], np.float32)
+        lum = image @ LUMA
         lum = cv2.GaussianBlur(lum, (0, 0), max(1.0, 0.01 * max(h, w)))
         d = (1 - iw) * d + iw * lum
     lo, hi = float(d.min()), float(d.max())
@@ -492,6 +496,14 @@ def haze_from_depth(clean: np.ndarray, depth: np.ndarray, beta: float, A: np.nda
 
 def haze(clean: np.ndarray, rng: np.random.Generator, params: Any = None) -> np.ndarray:
     """Haze by the atmospheric scattering model (see :class:`HazeParams`)."""
+    return haze_with_estimates(clean, rng, params)[0]
+
+
+def haze_with_estimates(clean: np.ndarray, rng: np.random.Generator, params: Any = None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`haze`'s image (the same draws) with what made it: the transmission ``t``
+    (H x W) and the atmospheric light ``A`` (3,), the targets of a network that estimates
+    them (``[optim] estimate_weight``)."""
     p = resolve_params("haze", params)
     x = _check(clean)
     h, w = x.shape[:2]
@@ -506,7 +518,8 @@ def haze(clean: np.ndarray, rng: np.random.Generator, params: Any = None) -> np.
     else:
         beta = _u(rng, p.beta)
     y = haze_from_depth(x, d, beta, A)
-    return _finish(y, rng, p.noise_sigma, p.quantize_prob)
+    t = np.exp(-float(beta) * d).astype(np.float32)
+    return _finish(y, rng, p.noise_sigma, p.quantize_prob), t, np.broadcast_to(np.asarray(A, np.float32), (3,)).copy()
 
 
 # ----------------------------------------------------------------------------- snow
@@ -695,7 +708,6 @@ class SynthDegradation(Degradation):
     def __call__(self, clean: torch.Tensor, generator: torch.Generator
                  ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         n = clean.shape[0]
-        fn = SYNTHS[self.kind][0]
         seeds = torch.randint(0, 2 ** 62, (n,), generator=generator, dtype=torch.int64).tolist()
         gray = (torch.rand(n, generator=generator) < self.gray_prob).tolist() if self.gray_prob > 0 else [False] * n
         # drawn only when used, so recipes without clean_prob keep their exact random stream
@@ -703,22 +715,35 @@ class SynthDegradation(Degradation):
         x = clean.detach().to("cpu", torch.float32).permute(0, 2, 3, 1).numpy()
         if x.shape[-1] == 1:
             x = np.repeat(x, 3, axis=-1)
-        luma = np.array([0.299, 0.587, 0.114], np.float32)
-        outs, tgts = [], []
+        outs, tgts, extras = [], [], []
         for i in range(n):
             c = np.ascontiguousarray(x[i])
             if gray[i]:
-                c = np.repeat((c @ luma)[..., None], 3, axis=2)
-            y = np.round(c * 255.0) / 255.0 if keep[i] else fn(c, np.random.default_rng(seeds[i]), self.params)
+                c = np.repeat((c @ LUMA)[..., None], 3, axis=2)
+            if keep[i]:
+                y, e = np.round(c * 255.0) / 255.0, self._undegraded_extras(c)
+            else:
+                y, e = self._degrade_one(c, np.random.default_rng(seeds[i]), bool(gray[i]))
             if gray[i]:
-                y = np.repeat((y @ luma)[..., None], 3, axis=2)
+                y = np.repeat((y @ LUMA)[..., None], 3, axis=2)
             outs.append(y)
             tgts.append(c)
+            extras.append(e)
 
         def stack(lst):
             return torch.from_numpy(np.stack(lst)).permute(0, 3, 1, 2).contiguous()
 
-        return stack(outs), stack(tgts), {}
+        return stack(outs), stack(tgts), {k: torch.from_numpy(np.stack([e[k] for e in extras])) for k in extras[0]}
+
+    def _degrade_one(self, clean: np.ndarray, rng: np.random.Generator, gray: bool
+                     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One sample degraded, and what a network may be taught besides the clean image
+        (none here; ``gray``: ``clean`` is a gray photo on 3 channels)."""
+        return SYNTHS[self.kind][0](clean, rng, self.params), {}
+
+    def _undegraded_extras(self, clean: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`_degrade_one`'s extras for a sample left undegraded (``clean_prob``)."""
+        return {}
 
 
 @register_degradation("rain_streaks", task="derain", default=True)
@@ -741,8 +766,23 @@ class DefocusBlur(SynthDegradation):
 
 @register_degradation("haze", task="dehaze", default=True)
 class Haze(SynthDegradation):
-    """Atmospheric scattering over a random depth map (:func:`haze`, :class:`HazeParams`)."""
+    """Atmospheric scattering over a random depth map (:func:`haze`, :class:`HazeParams`).
+
+    The conditioning dict carries the truth behind each sample for networks that estimate
+    it (``[optim] estimate_weight``): ``transmission`` (N x 1 x H x W), ``light`` (N x 3;
+    a gray sample's is gray, as its haze is) and ``light_known`` (N; 0 for a haze-free
+    sample, whose light nothing in the image shows)."""
     kind = "haze"
+
+    def _degrade_one(self, clean, rng, gray):
+        y, t, A = haze_with_estimates(clean, rng, self.params)
+        if gray:  # luma(J t + A (1 - t)) = luma(J) t + luma(A) (1 - t)
+            A = np.full(3, float(A @ LUMA), np.float32)
+        return y, {"transmission": t[None], "light": A, "light_known": np.float32(1.0)}
+
+    def _undegraded_extras(self, clean):
+        return {"transmission": np.ones((1, *clean.shape[:2]), np.float32),
+                "light": np.zeros(3, np.float32), "light_known": np.float32(0.0)}
 
 
 @register_degradation("snow", task="desnow", default=True)

@@ -65,6 +65,18 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
 
 
+def estimate_loss(t: torch.Tensor, A: torch.Tensor, known: dict[str, torch.Tensor]) -> torch.Tensor:
+    """L1 of a transmission estimate (N x 1 x H x W) and a light estimate (N x 3 x 1 x 1) from
+    the truth (:class:`restorecli.train.synth.Haze`'s conditioning dict), the light only
+    where a sample has haze."""
+    if "transmission" not in known:
+        raise ConfigError("[optim] estimate_weight needs a degradation that knows its transmission and light (haze)")
+    loss_t = (t.float() - known["transmission"].float()).abs().mean()
+    w = known["light_known"].float()
+    err_a = (A.float().flatten(1) - known["light"].float()).abs().mean(1)
+    return loss_t + (w * err_a).sum() / w.sum().clamp(min=1.0)
+
+
 def add_conditioning(x: torch.Tensor, cond: dict[str, torch.Tensor], names: tuple[str, ...]) -> torch.Tensor:
     """Concatenate a constant per-sample map for each conditioning name after the image."""
     if not names:
@@ -223,9 +235,11 @@ class Trainer:
             self.net = DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.loss_fn = _loss_fn(cfg)
         self.physics_weight = float(cfg.optim.physics_weight)
-        if self.physics_weight > 0 and not hasattr(self.model, "estimate_at_scale"):
-            raise ConfigError(f"[optim] physics_weight needs a network that estimates transmission and light "
-                              f"(asmunet-*), not {cfg.model.name}")
+        self.estimate_weight = float(cfg.optim.estimate_weight)
+        for key, w in (("physics_weight", self.physics_weight), ("estimate_weight", self.estimate_weight)):
+            if w > 0 and not hasattr(self.model, "estimate_at_scale"):
+                raise ConfigError(f"[optim] {key} needs a network that estimates transmission and light "
+                                  f"(asmunet-*), not {cfg.model.name}")
         self.step = 0
         self.train_seconds = 0.0  # wall time spent training, summed over resumes
         self.history: list[dict[str, Any]] = []
@@ -254,7 +268,9 @@ class Trainer:
                                f"{len(report['sliced'])} sliced, {len(report['padded'])} padded, {len(report['skipped'])} left fresh")
 
     # -- one step ----------------------------------------------------------------------
-    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """(input, target, the synthetic part's conditioning dict: what the degradation knows of
+        its samples, the last rows of the batch)."""
         b = self.sampler.next()
         clean = b.clean
         m = 0 if b.degraded is None else b.degraded.shape[0]
@@ -272,15 +288,15 @@ class Trainer:
         x = add_conditioning(x, cond, self.spec.conditioning)
         if self.cfg.model.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return x, y
+        return x, y, {k: v.to(self.device) for k, v in cond.items()}
 
     def train_step(self) -> tuple[float, float]:
         self.net.train()
         lr = lr_at(self.step, self.cfg, self.train_seconds)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
-        x, y = self._batch()
-        if self.physics_weight > 0:  # through forward, so that DDP syncs the gradients
+        x, y, known = self._batch()
+        if self.physics_weight > 0 or self.estimate_weight > 0:  # through forward, so that DDP syncs the gradients
             out, t, A = self.net(x, return_estimates=True)
         else:
             out = self.net(x)
@@ -288,6 +304,8 @@ class Trainer:
         if self.physics_weight > 0:
             rehazed = y.float() * t + A * (1.0 - t)
             loss = loss + self.physics_weight * self.loss_fn(rehazed, x[:, :3].float())
+        if self.estimate_weight > 0:
+            loss = loss + self.estimate_weight * estimate_loss(t, A, known)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.optim.grad_clip > 0:
