@@ -226,3 +226,26 @@ def test_resume_with_the_time_budget_spent_only_exports(tmp_path):
     assert res.step == 2 and res.stopped_early and res.weights.is_file()
     for k, v in first.ema.state_dict().items():
         assert torch.equal(v.half(), read_state_dict(res.weights)[k]), k
+
+
+def test_exposure_darkens_a_share_of_patches_by_gains_in_range_and_keeps_old_streams():
+    """[data] exposure_prob / exposure: that share of the unpaired patches is the same crop times
+    one gain in [lo, hi]; off (0), the random stream is the one recipes had before."""
+    from restorecli.train.config import ConfigError, TrainConfig
+
+    ims = [np.full((40, 50, 3), 0.8, np.float32)]
+    plain = PatchSampler(ims, [], 16, 64, seed=1)
+    off = PatchSampler(ims, [], 16, 64, seed=1, exposure_prob=0.0, exposure=(0.1, 0.2))
+    assert torch.equal(plain.next().clean, off.next().clean) and torch.equal(plain.next().clean, off.next().clean)
+    dim = PatchSampler(ims, [], 16, 64, seed=1, exposure_prob=0.5, exposure=(0.25, 0.5)).next().clean
+    gains = dim.flatten(1).mean(1) / 0.8
+    assert torch.allclose(dim.flatten(1).std(1), torch.zeros(64), atol=1e-6)   # one gain per patch
+    darkened = gains < 0.999
+    assert 16 <= int(darkened.sum()) <= 48
+    assert float(gains[darkened].min()) >= 0.25 - 1e-6 and float(gains[darkened].max()) <= 0.5 + 1e-6
+    assert torch.allclose(gains[~darkened], torch.ones(int((~darkened).sum())))
+    for bad in ([0.0, 1.0], [0.5, 0.25], [0.5]):
+        cfg = TrainConfig()
+        cfg.data.exposure, cfg.data.exposure_prob = bad, 0.5
+        with pytest.raises(ConfigError, match="exposure"):
+            cfg.validate()

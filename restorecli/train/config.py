@@ -64,6 +64,12 @@ class DataConfig:
     patch_size: int = 96
     batch_size: int = 8
     scale_jitter: float = 0.0  # random downscale of source patches by up to this factor (1 + j)
+    # Exposure: a share of the unpaired patches (target and, through the degradation, input)
+    # darkened by a gain drawn log-uniformly in `exposure`, as dusk, shade and underexposed
+    # photos are. A dehazer that saw only well-exposed scenes takes a dark scene's brightest
+    # pixels for the haze's light (dehaze-asmunet-s-dcpres: A 0.40 for a true 0.85 at gain 0.3).
+    exposure_prob: float = 0.0
+    exposure: list[float] = field(default_factory=lambda: [0.25, 1.0])
 
 
 @dataclass
@@ -155,6 +161,10 @@ class TrainConfig:
         if o.estimate_weight > 0 and self.data.paired:
             raise ConfigError("[optim] estimate_weight needs synthetic haze, whose transmission and light are known; "
                               "[data] paired folders have neither")
+        ex = list(self.data.exposure)
+        if len(ex) != 2 or not 0 < ex[0] <= ex[1] or not 0 <= self.data.exposure_prob <= 1:
+            raise ConfigError(f"[data] exposure must be [lo, hi] with 0 < lo <= hi and exposure_prob in [0, 1], "
+                              f"got {ex} and {self.data.exposure_prob}")
         if o.total_steps <= 0 or o.warmup_steps < 0 or o.warmup_steps >= o.total_steps:
             raise ConfigError("[optim] needs total_steps > warmup_steps >= 0")
         if o.schedule not in ("steps", "time"):

@@ -18,6 +18,7 @@ optionally from a randomly downscaled region (``scale_jitter``), drawn with one
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,12 +176,15 @@ class PatchSampler:
     def __init__(self, clean: list[np.ndarray], pairs: list[tuple[np.ndarray, np.ndarray]],
                  patch_size: int, batch_size: int, seed: int, deadleaves_fraction: float = 0.0,
                  deadleaves_images: int = 0, deadleaves_size: int = 192, deadleaves_refresh: int = 0,
-                 gray_fraction: float = 0.0, scale_jitter: float = 0.0, palette: np.ndarray | None = None):
+                 gray_fraction: float = 0.0, scale_jitter: float = 0.0, palette: np.ndarray | None = None,
+                 exposure_prob: float = 0.0, exposure: tuple[float, float] = (0.25, 1.0)):
         self.p = int(patch_size)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.gray_fraction = float(gray_fraction)
         self.scale_jitter = float(scale_jitter)
+        self.exposure_prob = float(exposure_prob)
+        self.log_exposure = (math.log(exposure[0]), math.log(exposure[1]))
         for im in clean:
             if min(im.shape[:2]) < self.p:
                 raise DataError(f"a clean image of {im.shape[1]}x{im.shape[0]} is smaller than the patch size {self.p}")
@@ -265,6 +269,11 @@ class PatchSampler:
                     y = im @ np.array([0.299, 0.587, 0.114], np.float32)
                     im = np.repeat(y[..., None], 3, axis=2)
                 synth.append(im)
+        if self.exposure_prob > 0:  # drawn only when used: older recipes keep their random stream
+            u = self._rand(2 * len(synth)).reshape(-1, 2)
+            lo, hi = self.log_exposure
+            synth = [im * np.float32(math.exp(lo + (hi - lo) * g)) if d < self.exposure_prob else im
+                     for im, (d, g) in zip(synth, u)]
         self.draws += 1
 
         def stack(lst):
@@ -300,7 +309,8 @@ def build_sampler(cfg, rank: int = 0) -> PatchSampler:
     return PatchSampler(clean, pairs, d.patch_size, d.batch_size, seed=cfg.run.seed * 1000 + rank,
                         deadleaves_fraction=d.deadleaves_fraction, deadleaves_images=d.deadleaves_images,
                         deadleaves_size=d.deadleaves_size, deadleaves_refresh=d.deadleaves_refresh,
-                        gray_fraction=d.gray_fraction, scale_jitter=d.scale_jitter, palette=palette)
+                        gray_fraction=d.gray_fraction, scale_jitter=d.scale_jitter, palette=palette,
+                        exposure_prob=d.exposure_prob, exposure=tuple(d.exposure))
 
 
 def build_val_images(cfg) -> list[np.ndarray]:
