@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..errors import RestoreError
-from .deadleaves import DeadLeavesParams, color_palette, dead_leaves
+from .deadleaves import LUMA, DeadLeavesParams, color_palette, dead_leaves
 
 __all__ = [
     "BUILTIN_SPLITS",
@@ -266,7 +266,7 @@ class PatchSampler:
             else:
                 im = self._crop((self.clean[self._pick(self._clean_w)],))[0]
                 if self.gray_fraction and self._rand()[0] < self.gray_fraction:
-                    y = im @ np.array([0.299, 0.587, 0.114], np.float32)
+                    y = im @ LUMA
                     im = np.repeat(y[..., None], 3, axis=2)
                 synth.append(im)
         if self.exposure_prob > 0:  # drawn only when used: older recipes keep their random stream

@@ -20,6 +20,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+# BT.601 luma weights: gray versions of colours, as the Restorer makes of gray photos
+# (shared by the training data modules: dead leaves, patches, synthetic degradations).
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
 __all__ = ["DeadLeavesParams", "dead_leaves", "color_palette"]
 
 
@@ -134,6 +138,6 @@ def dead_leaves(size: int | tuple[int, int], seed: int, params: DeadLeavesParams
         sig = rng.uniform(0.3, params.blur_max)
         img = cv2.GaussianBlur(img, (0, 0), sig)
     if gray:
-        y = img @ np.array([0.299, 0.587, 0.114], np.float32)
+        y = img @ LUMA
         img = np.repeat(y[..., None], 3, axis=2)
     return np.clip(img, 0, 1).astype(np.float32)

@@ -54,6 +54,8 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from .deadleaves import LUMA
+
 __all__ = [
     "RainParams", "ShakeParams", "DefocusParams", "HazeParams", "SnowParams",
     "rain", "motion_blur", "defocus", "haze", "snow",
@@ -206,10 +208,6 @@ def _finish(x: np.ndarray, rng: np.random.Generator, noise_sigma: Range, quantiz
     if rng.random() < quantize_prob:
         x = np.round(x * 255.0) / 255.0
     return x.astype(np.float32)
-
-
-# BT.601 luma weights: gray versions of colours, as the Restorer makes of gray photos.
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def _tint(rng: np.random.Generator, base: float, spread: float) -> np.ndarray:
@@ -518,8 +516,8 @@ def haze_with_estimates(clean: np.ndarray, rng: np.random.Generator, params: Any
     else:
         beta = _u(rng, p.beta)
     y = haze_from_depth(x, d, beta, A)
-    t = np.exp(-float(beta) * d).astype(np.float32)
-    return _finish(y, rng, p.noise_sigma, p.quantize_prob), t, np.broadcast_to(np.asarray(A, np.float32), (3,)).copy()
+    t = np.exp(-float(beta) * d).astype(np.float32)  # haze_from_depth forms its own; cheap next to the depth map
+    return _finish(y, rng, p.noise_sigma, p.quantize_prob), t, A
 
 
 # ----------------------------------------------------------------------------- snow
