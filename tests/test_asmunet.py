@@ -134,6 +134,31 @@ def test_dcp_residual_variant_starts_as_the_dark_channel_prior():
     assert detect_architecture(net.state_dict()) == ["asmunet-s-dcpres"]
 
 
+def test_light_head_starts_as_the_trained_dcpres_and_moves_the_light_without_bound():
+    """asmunet-s-dcpres-lh initialised from a dcpres checkpoint dehazes as it did (the head starts
+    at zero), and its head can lift A beyond the pooled correction's 0.5 bound (dark scenes)."""
+    torch.manual_seed(0)
+    src = create_model("asmunet-s-dcpres").eval()
+    with torch.no_grad():
+        src.tail.weight.normal_(0.0, 0.01)   # a "trained" head: non-zero corrections
+    net = create_model("asmunet-s-dcpres-lh").eval()
+    report = transfer_weights(net, src.state_dict())
+    assert sorted(report["skipped"]) == sorted(k for k in net.state_dict() if k.startswith("light_head."))
+    rng = np.random.default_rng(4)
+    clean = 0.3 * rng.random((64, 72, 3)).astype(np.float32)            # a dark scene
+    depth = np.tile(np.linspace(0.2, 1.0, 72, dtype=np.float32), (64, 1))
+    x = torch.from_numpy(haze_from_depth(clean, depth, 0.4, 0.85)).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        (t0, A0), (t1, A1) = src.estimate(x), net.estimate(x)
+        assert torch.allclose(t0, t1) and torch.allclose(A0, A1, atol=1e-5)
+        net.light_head[-1].bias.fill_(4.0)
+        A2 = net.estimate(x)[1].flatten()
+    assert (A2 > 0.9).all() and (A2 > A1.flatten() + 0.3).all()
+    assert detect_architecture(net.state_dict()) == ["asmunet-s-dcpres-lh"]
+    with pytest.raises(ValueError, match="dcp_residual"):
+        create_model("asmunet-s", light_head=True)
+
+
 def test_init_can_leave_a_head_fresh():
     """[model] init_skip: asmunet-s-dcpres takes a trained asmunet-s-dcp's backbone, not its head."""
     src, dst = create_model("asmunet-s-dcp"), create_model("asmunet-s-dcpres")

@@ -44,6 +44,7 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from .nlmunet import NLMUNet
 from .registry import ModelSpec, register_model
 
@@ -56,8 +57,11 @@ class ASMUNet(NLMUNet):
     def __init__(self, widths: Sequence[int] = (32, 64, 128, 256), blocks: Sequence[int] = (1, 2, 2, 1),
                  t_min: float = 0.05, dcp_guide: bool = False, dcp_patch: int = 15,
                  dcp_residual: bool = False, gf_radius: int = 20, gf_eps: float = 1e-3,
-                 estimate_side: int = 0, upsample_radius: int = 4, upsample_eps: float = 1e-3):
+                 estimate_side: int = 0, upsample_radius: int = 4, upsample_eps: float = 1e-3,
+                 light_head: bool = False):
         dcp_guide = dcp_guide or dcp_residual
+        if light_head and not dcp_residual:
+            raise ValueError("light_head corrects the dark channel prior's light: it needs dcp_residual")
         super().__init__(in_channels=3, out_channels=5, cond_channels=1 if dcp_guide else 0,
                          widths=widths, blocks=blocks)
         self.t_min = float(t_min)
@@ -75,6 +79,18 @@ class ASMUNet(NLMUNet):
         if self.dcp_residual:
             # How much of DCP's logit the network keeps (learned; 1 at the start).
             self.prior_gain = torch.nn.Parameter(torch.ones(1))
+        self.light_head: nn.Module | None = None
+        if light_head:
+            # The pooled per-pixel correction of A is bounded (0.5 tanh) and local evidence: on a
+            # dark scene DCP's light is the scene's brightest haze-free pixels (0.33-0.41 for a true
+            # 0.85, benchmarks/dehaze_estimates.py) and the correction saturates. This head sees
+            # the whole overview (the deepest features pooled, the prior's light, the mean colour)
+            # and moves A in logit space, unbounded; it starts at zero (= asmunet-s-dcpres).
+            c = widths[-1]
+            self.light_head = nn.Sequential(nn.Linear(2 * c + 6, 64), nn.GELU(), nn.Linear(64, 3))
+            with torch.no_grad():
+                self.light_head[-1].weight.zero_()
+                self.light_head[-1].bias.zero_()
         # Image-wide estimates fixed for tiled runs (N = 1): the network's A and the DCP guide's A.
         self._light: torch.Tensor | None = None
         self._dcp_light: torch.Tensor | None = None
@@ -126,14 +142,20 @@ class ASMUNet(NLMUNet):
         light = self._dcp_light_of(x.float()) if self.dcp_guide else None   # once: a top-k over the image
         raw = self.dcp_transmission(x, light) if self.dcp_guide else None
         inputs = torch.cat([x, raw.to(x.dtype)], 1) if self.dcp_guide else x
-        maps = super().forward(inputs).float()
+        maps, deep = self.forward_with_bottleneck(inputs)
+        maps = maps.float()
         weights = torch.softmax(maps[:, 1:2].flatten(2), dim=-1)            # N x 1 x HW
         if self.dcp_residual:
             prior = self.refined_transmission(x, raw)
             logit = self.prior_gain * torch.logit(prior, eps=1e-3) + maps[:, :1]
             t = self.t_min + (1.0 - self.t_min) * torch.sigmoid(logit)
             correction = (torch.tanh(maps[:, 2:5]).flatten(2) * weights).sum(-1)   # N x 3, in (-1, 1)
-            A = (light + 0.5 * correction).clamp(0.0, 1.0)[..., None, None]
+            A = (light + 0.5 * correction).clamp(0.0, 1.0)
+            if self.light_head is not None:
+                deep = deep.float()
+                pooled = torch.cat([deep.mean((2, 3)), deep.amax((2, 3)), light, x.float().mean((2, 3))], 1)
+                A = torch.sigmoid(torch.logit(A, eps=1e-3) + self.light_head(pooled))
+            A = A[..., None, None]
         else:
             t = self.t_min + (1.0 - self.t_min) * torch.sigmoid(maps[:, :1])
             colours = torch.sigmoid(maps[:, 2:5]).flatten(2)                 # N x 3 x HW
@@ -264,6 +286,14 @@ def _register() -> None:
         size_multiple=8, in_channels=3, out_channels=3,
         bytes_per_pixel=BYTES_PER_PIXEL,
         description="asmunet-s correcting the dark channel prior's guided-filter transmission and light; dehaze",
+    ))
+    register_model(ModelSpec(
+        name="asmunet-s-dcpres-lh", family="asmunet", builder=ASMUNet,
+        config=dict(widths=(32, 64, 128, 256), blocks=(1, 2, 2, 1), t_min=0.05, dcp_residual=True,
+                    dcp_patch=15, gf_radius=20, gf_eps=1e-3, estimate_side=ESTIMATE_SIDE, light_head=True),
+        size_multiple=8, in_channels=3, out_channels=3,
+        bytes_per_pixel=BYTES_PER_PIXEL,
+        description="asmunet-s-dcpres with an image-wide head for the light (dark scenes); dehaze",
     ))
 
 

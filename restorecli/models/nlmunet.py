@@ -81,6 +81,10 @@ class NLMUNet(nn.Module):
         self.tail = nn.Conv2d(widths[0], out_channels * f, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_bottleneck(x)[0]
+
+    def forward_with_bottleneck(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output and the deepest encoder level's features (for image-wide heads)."""
         expected = self.in_channels + self.cond_channels
         if x.shape[1] != expected:
             raise ValueError(f"NLMUNet expects {expected} input channels ({self.in_channels} image + "
@@ -103,6 +107,7 @@ class NLMUNet(nn.Module):
                 z = self.down[i - 1](torch.cat([z, c_i], 1) if self.cond_channels else z)
             z = self.enc[i](z)
             skips.append(z)
+        bottleneck = z
         for j, (up, dec) in enumerate(zip(self.up, self.dec)):
             z = dec(up(z) + skips[self.levels - 2 - j])
         out = self.tail(z)
@@ -110,7 +115,7 @@ class NLMUNet(nn.Module):
             out = F.pixel_shuffle(out, 2)
         if self.out_channels == self.in_channels:
             out = out + image
-        return out.contiguous()
+        return out.contiguous(), bottleneck
 
 
 def _register() -> None:
