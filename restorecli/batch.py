@@ -4,14 +4,16 @@ Rules (the CLI's documented behaviour):
 
 * ``-``: read stdin; write stdout (in the input's format) unless ``-o FILE``.
 * one file: ``-o FILE``, ``-o DIR/`` (same name inside), or ``<stem>_<task>.<ext>`` beside it.
-  An existing output is an error unless ``--overwrite``. A file without an image extension gets
+  An existing output is an error unless ``--overwrite`` (with several inputs, e.g. a shell glob,
+  it is skipped instead, as in folders, so a rerun resumes). A file without an image extension gets
   that of its content's format in the names made from its own (``scan`` holding a PNG:
   ``scan_denoise.png``, ``DIR/scan.png``; ``shot.jfif``: ``shot_denoise.jpg``); one that is
   not an image of a supported format (``notes.txt``, a GIF) is reported and the rest run.
 * folders (recursive, image suffixes only, hidden entries skipped, symlinked subfolders not
   followed): the output tree mirrors the input tree under ``-o DIR`` or ``<folder>_<task>/``
   beside the folder (as named: a symlink's own name). Existing outputs are skipped, so a rerun
-  resumes. A folder or input that cannot be read is reported, like a bad file.
+  resumes. A folder or input that cannot be read is reported, like a bad file; so is an entry
+  that is not a regular file (a FIFO named ``x.png`` would block the run).
 * several inputs with ``-o``: ``-o`` is a folder; each folder keeps its own name inside it.
 * An output never replaces an input, its own or another of the same run.
 """
@@ -58,8 +60,9 @@ def _image_suffixes() -> frozenset[str]:
 
 
 def _scan(folder: Path, exclude: Path | None, unreadable: list[tuple[str, str]]) -> list[Path]:
-    """Image files under ``folder``; folders that cannot be listed go to ``unreadable``
-    as (path, reason): os.walk would skip them without a word."""
+    """Image files under ``folder``; folders that cannot be listed, and entries that are not
+    regular files (FIFOs, devices: reading one would block or never end), go to ``unreadable``
+    as (path, reason): os.walk would skip the folders without a word."""
     suffixes = _image_suffixes()
     found: list[Path] = []
 
@@ -70,9 +73,32 @@ def _scan(folder: Path, exclude: Path | None, unreadable: list[tuple[str, str]])
         rootp = Path(root)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")
                          and (exclude is None or (rootp / d).resolve() != exclude))
-        found.extend(rootp / f for f in sorted(files)
-                     if not f.startswith(".") and Path(f).suffix.lower() in suffixes)
+        for f in sorted(files):
+            if f.startswith(".") or Path(f).suffix.lower() not in suffixes:
+                continue
+            kind = _special_kind(rootp / f)
+            if kind:
+                unreadable.append((str(rootp / f), f"not a regular file ({kind}): skipped"))
+            else:
+                found.append(rootp / f)
     return found
+
+
+def _special_kind(path: Path) -> str | None:
+    """"a FIFO", "a device", "a socket" for such entries (links followed), else None (a
+    regular file, or one that cannot be looked at: reading it reports why)."""
+    import stat
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return None
 
 
 def _reason(e: OSError) -> str:
@@ -113,7 +139,7 @@ def plan_jobs(task: str, inputs: list[str], output: str | None, overwrite: bool 
         if len(inputs) > 1:
             raise UsageError("- (stdin) cannot be combined with other inputs")
         dest = output if output is not None else STDIO
-        if dest != STDIO and os.path.isdir(dest):
+        if dest != STDIO and (os.path.isdir(dest) or dest.endswith(("/", os.sep))):
             raise UsageError(f"-o {dest} is a folder; with stdin give an output file (or - for stdout)")
         job = Job(STDIO, dest, "<stdin>")
         if dest != STDIO and os.path.exists(dest) and not overwrite:  # known before reading stdin
@@ -159,9 +185,11 @@ def plan_jobs(task: str, inputs: list[str], output: str | None, overwrite: bool 
             unreadable: list[tuple[str, str]] = []
             for src in _scan(p, exclude, unreadable):
                 dest = root / src.relative_to(p)
-                _add(plan, src, dest, display=str(src), from_folder=True, overwrite=overwrite)
-            for folder, why in unreadable:
-                plan.failed.append(Job(folder, "", folder, f"cannot read this folder: {why}"))
+                _add(plan, src, dest, display=str(src), skip_existing=True, overwrite=overwrite)
+            for entry, why in unreadable:
+                if not why.startswith("not a regular file"):
+                    why = f"cannot read this folder: {why}"
+                plan.failed.append(Job(entry, "", entry, why))
         else:
             if output == STDIO:
                 plan.todo.append(Job(str(p), STDIO, str(p)))
@@ -178,7 +206,7 @@ def plan_jobs(task: str, inputs: list[str], output: str | None, overwrite: bool 
                     plan.failed.append(Job(str(p), "", str(p), str(e)))
                     continue
                 dest = out / (p.stem + suffix) if into_folder else p.with_name(f"{p.stem}_{task}{suffix}")
-            _add(plan, p, dest, display=str(p), from_folder=False, overwrite=overwrite)
+            _add(plan, p, dest, display=str(p), skip_existing=several, overwrite=overwrite)
     _refuse_clashes(plan)
     _keep_inputs(plan)
     return plan
@@ -244,11 +272,12 @@ def preflight(plan: JobPlan, bit_depth: int | None) -> None:
             raise RestoreError(f"cannot write {dest}: no permission to write in {folder}")
 
 
-def _add(plan: JobPlan, src: Path, dest: Path, display: str, from_folder: bool, overwrite: bool) -> None:
+def _add(plan: JobPlan, src: Path, dest: Path, display: str, skip_existing: bool, overwrite: bool) -> None:
     if _same_file(src, dest):
-        plan.failed.append(Job(str(src), str(dest), display, "the output would replace the input"))
+        plan.failed.append(Job(str(src), str(dest), display, "the output would replace the input (choose "
+                               "another -o, or leave -o out to write <name>_<task> beside it)"))
     elif os.path.exists(dest) and not overwrite:
-        if from_folder:
+        if skip_existing:
             plan.skipped += 1
         else:
             plan.failed.append(Job(str(src), str(dest), display,
@@ -350,7 +379,7 @@ class BatchRunner:
         return result
 
     def run_one(self, job: Job, progress: "_Progress | None" = None) -> None:
-        from .imageio import (Image, check_output_alpha, check_output_depth, check_output_size, encode_image,
+        from .imageio import (Image, alpha_is_opaque, check_output_alpha, check_output_depth, check_output_size, encode_image,
                               format_from_path, from_float, read_image, to_float, write_image)
 
         source = sys.stdin.buffer.read() if job.source == STDIO else job.source
@@ -360,6 +389,8 @@ class BatchRunner:
         # What only the image shows, checked before the network runs on it.
         out_format = img.format if job.dest == STDIO else format_from_path(job.dest)
         check_output_size(out_format, img.width, img.height)
+        if img.alpha is not None and out_format == "JPEG" and alpha_is_opaque(img.alpha):
+            img.alpha = None  # an alpha channel with nothing transparent: nothing is lost
         if img.alpha is not None:
             check_output_alpha(out_format)
         if self.bit_depth is not None:  # stdout's format is the input's: known only now

@@ -90,6 +90,8 @@ __all__ = [
     "write_image",
     "format_from_path",
     "suffix_from_content",
+    "write_file_atomic",
+    "alpha_is_opaque",
     "check_output_alpha",
     "check_output_size",
     "to_float",
@@ -244,6 +246,13 @@ def check_output_depth(fmt: str, bit_depth: int) -> None:
     """Raise :class:`ImageFormatError` when ``fmt`` cannot hold ``bit_depth`` (8, 16, 32 = float)."""
     fmt = _normalize_format(fmt)
     _target_depth(fmt, Image(np.zeros((1, 1), np.uint8)), np.zeros((1, 1), np.uint8), bit_depth)
+
+
+def alpha_is_opaque(alpha: np.ndarray) -> bool:
+    """True when an alpha channel is fully opaque everywhere (the maximum of its type), as many
+    exported PNGs' are: writing it as JPEG then loses nothing."""
+    top = 1.0 if alpha.dtype.kind == "f" else np.iinfo(alpha.dtype).max
+    return bool(alpha.size) and float(alpha.min()) >= top
 
 
 def check_output_alpha(fmt: str) -> None:
@@ -1077,7 +1086,7 @@ def write_image(path: str | os.PathLike, img: Image, format: str | None = None,
         raise OutputExistsError(path)
     data = encode_image(img, fmt, bit_depth=bit_depth, quality=quality)
     try:
-        _atomic_write(path, data, overwrite)
+        write_file_atomic(path, data, overwrite)
     except ImageError:
         raise
     except OSError as exc:
@@ -1098,7 +1107,10 @@ def _umask() -> int:
     return mask
 
 
-def _atomic_write(path: Path, data: bytes, overwrite: bool) -> None:
+def write_file_atomic(path: Path, data: bytes, overwrite: bool) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder, renamed into place
+    (readers never see half a file), with the umask's permissions as ``open`` would give.
+    Without ``overwrite`` an existing ``path`` raises :class:`OutputExistsError`."""
     parent = path.parent
     parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)

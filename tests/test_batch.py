@@ -163,6 +163,49 @@ def _deny_under(monkeypatch, folder):
     monkeypatch.setattr(os, "stat", stat)
 
 
+def test_an_opaque_alpha_channel_is_dropped_for_jpeg(tmp_path):
+    """A PNG exported with an alpha channel that is 255 everywhere loses nothing as JPEG."""
+    src = tmp_path / "opaque.png"
+    PILImage.new("RGBA", (16, 16), (10, 20, 30, 255)).save(src)
+    result, said, restorer = run(JobPlan(todo=[Job(str(src), str(tmp_path / "o.jpg"), "opaque.png")]))
+    assert result.done == 1 and result.failed == 0 and restorer.calls == 1, said
+    with PILImage.open(tmp_path / "o.jpg") as im:
+        assert im.mode == "RGB" and np.abs(np.asarray(im).astype(int) - (10, 20, 30)).max() <= 2
+
+
+def test_several_files_skip_existing_outputs_so_a_rerun_resumes(tmp_path):
+    """restore deblur shots/*.png -o out/ again: done files are skipped, as in a folder run;
+    one file given alone still refuses to replace its output."""
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    for p in (a, b):
+        PILImage.new("RGB", (16, 16), (10, 20, 30)).save(p)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"done before")
+    plan = plan_jobs("deblur", [str(a), str(b)], str(out))
+    assert [j.dest for j in plan.todo] == [str(out / "b.png")] and plan.skipped == 1 and not plan.failed
+    plan = plan_jobs("deblur", [str(a)], str(out / "a.png"))
+    assert not plan.todo and "exists (pass --overwrite" in plan.failed[0].error
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_in_a_folder_is_reported_not_read(tmp_path):
+    """Reading a FIFO named x.png would block the whole run."""
+    src = tmp_path / "shots"
+    src.mkdir()
+    PILImage.new("RGB", (16, 16), (10, 20, 30)).save(src / "a.png")
+    os.mkfifo(src / "pipe.png")
+    plan = plan_jobs("deblur", [str(src)], str(tmp_path / "out"))
+    assert [j.source for j in plan.todo] == [str(src / "a.png")]
+    assert [(j.display, j.error) for j in plan.failed] == [
+        (str(src / "pipe.png"), "not a regular file (a FIFO): skipped")]
+
+
+def test_stdin_with_an_output_folder_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="with stdin give an output file"):
+        plan_jobs("deblur", ["-"], str(tmp_path / "new_folder") + "/")
+
+
 def test_unreadable_folders_and_inputs_are_reported_and_the_rest_runs(tmp_path, monkeypatch):
     src = tmp_path / "shots"
     locked = src / "locked"

@@ -3,6 +3,7 @@ through ``restore bench --predictions`` with the literature's convention."""
 from __future__ import annotations
 
 import json
+import os
 import math
 from pathlib import Path
 
@@ -650,3 +651,50 @@ def test_desnowing_sets_under_the_folder_that_holds_them(tmp_path):
     for name, folder in (("csd", "CSD"), ("srrs", "SRRS"), ("snow100k", "Snow100K")):
         [s] = find_samples(get_dataset(name), tmp_path)
         assert s.input_path.parent.parent.parent == tmp_path / folder
+
+
+def test_report_paths_are_checked_before_the_run_and_written_readable(tmp_path):
+    """A --json/--csv that cannot be written is refused before any image is scored (the scores
+    would be lost); reports get the umask's permissions; - puts one on stdout, the table on stderr."""
+    rng = np.random.default_rng(0)
+    root, pairs, _, _ = build_test100(tmp_path / "data", rng)
+    preds = tmp_path / "p"
+    for rel, tgt in pairs.items():
+        save(preds / rel, degrade(rng, load(root / tgt)))
+    a_file = tmp_path / "a_file.txt"
+    a_file.write_text("x")
+    for args, code, message in (
+            (["--json", str(tmp_path)], 2, "is a folder: give a file name"),
+            (["--csv", str(a_file / "r.csv")], 2, "is not a folder"),
+            (["--json", "-", "--csv", "-"], 2, "would both write to stdout")):
+        result = CliRunner().invoke(app, ["bench", "-d", "test100", "-r", str(root), "-p", str(preds), *args])
+        assert result.exit_code == code, result.output
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and message in errors[0], result.stderr
+        assert "ours: predictions" not in result.output  # refused before scoring
+    old = os.umask(0o022)
+    try:
+        result = CliRunner().invoke(app, ["bench", "-d", "test100", "-r", str(root), "-p", str(preds),
+                                          "--json", "-", "--csv", str(tmp_path / "new" / "r.csv")])
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)  # stdout is the JSON alone
+    assert data["count"] == len(pairs)
+    assert "ours: predictions" in result.stderr
+    assert (tmp_path / "new" / "r.csv").stat().st_mode & 0o777 == 0o644
+
+
+def test_save_refuses_existing_outputs_before_running(tmp_path):
+    rng = np.random.default_rng(0)
+    root, pairs, _, _ = build_test100(tmp_path / "data", rng)
+    saved = tmp_path / "saved"
+    from restorecli.bench.runner import save_paths
+    first = save_paths(saved, find_samples(get_dataset("test100"), root))[0][1]
+    first.parent.mkdir(parents=True)
+    first.write_bytes(b"an earlier run's output")
+    result = CliRunner().invoke(app, ["bench", "-d", "test100", "-r", str(root), "--save", str(saved),
+                                      "--model", "unet-s"])
+    assert result.exit_code == 2, result.output
+    assert "1 of the 2 outputs exist already" in result.stderr and "--overwrite" in result.stderr
+    assert first.read_bytes() == b"an earlier run's output"

@@ -106,10 +106,11 @@ def test_model_mode_equals_scoring_its_saved_outputs(tmp_path, small_weights):
         yt = metrics.rgb_to_y(load(root / f"norain-{n}"))
         assert item["psnr"] == pytest.approx(sk_psnr(yt, yo, data_range=255), abs=1e-4)
 
-    # A second run does not silently replace what the first saved.
+    # A second run does not silently replace what the first saved: refused before it runs.
     result = bench("-d", "rain100l", "-r", root, "--model", "clginet-s", "--weights", small_weights["clginet-s"],
                    "--device", "cpu", "--save", saved)
-    assert result.exit_code == 1 and "exists" in result.stderr
+    assert result.exit_code == 2 and "3 of the 3 outputs exist already" in result.stderr
+    assert "ours:" not in result.output
 
 
 def test_synthetic_noise_model_mode(tmp_path, small_weights):

@@ -438,3 +438,16 @@ def test_a_weights_path_with_brackets_is_named_whole_in_the_summary(photo_png, d
     r = invoke("dehaze", photo_png, "-o", tmp_path / "out.png", "--weights", weights)
     assert r.exit_code == 0, r.stderr  # was exit 1, an internal MarkupError, after the image was written
     assert "1 restored in " in r.stderr and f"({weights})" in r.stderr
+
+
+def test_an_empty_folder_is_an_error_and_version_prints(tmp_path):
+    """A folder with no images (a typo'd or unmounted path) fails the run, naming it;
+    one whose outputs all exist is a success with nothing to do."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not an image")
+    r = invoke("deblur", empty)
+    assert r.exit_code == 1
+    assert r.stderr.startswith(f"error: no image files found in {empty} (looked for ") and ".png" in r.stderr
+    r = invoke("--version")
+    assert r.exit_code == 0 and r.stdout.startswith("restorecli ")

@@ -272,3 +272,18 @@ def test_cli_list_with_an_unknown_task_is_a_usage_error():
     assert r.stderr.startswith("error: --task 'dehze': expected one of denoise, derain") and r.stderr.count("\n") == 1
     r = runner.invoke(app, ["weights", "list", "--task", "dehaze"], catch_exceptions=False)
     assert r.exit_code == 0 and "dehaze" in r.stdout
+
+
+def test_the_ensemble_help_states_the_shipped_defaults():
+    """--ensemble's help names each shipped default's self-ensemble: it must follow weights.toml."""
+    from restorecli.cli import options
+    text = options.Ensemble.__metadata__[0].help
+    start = text.index("shipped defaults: ") + len("shipped defaults: ")
+    stated = text[start:text.index(")", start)]
+    claimed = {}
+    for part in stated.split(";"):
+        *tasks, n = part.replace(",", " ").split()
+        claimed.update({t: int(n) for t in tasks})
+    reg = load_registry()
+    shipped = {e.task: e.ensemble for e in reg.entries.values() if e.default}
+    assert claimed == shipped

@@ -7,6 +7,8 @@ import csv
 import json
 import math
 import os
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -111,7 +113,7 @@ class BenchReport:
         }
 
     def write_json(self, path: str | Path) -> None:
-        _atomic_write(Path(path), json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
+        _write_report(path, json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
 
     def write_csv(self, path: str | Path) -> None:
         import io
@@ -121,7 +123,7 @@ class BenchReport:
         for i in self.images:
             w.writerow([i.path, i.group or "", f"{i.psnr:.6f}", f"{i.ssim:.8f}",
                         "" if i.seconds is None else f"{i.seconds:.6f}", f"{i.megapixels:.6f}"])
-        _atomic_write(Path(path), buf.getvalue())
+        _write_report(path, buf.getvalue())
 
 
 def _finite(v):
@@ -131,18 +133,38 @@ def _finite(v):
     return v
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    import os
-    import tempfile
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def _write_report(path: str | Path, text: str) -> None:
+    """A report file, written atomically (replacing an older one); ``-`` is stdout."""
+    if str(path) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from ..imageio import write_file_atomic
+    write_file_atomic(Path(path).expanduser(), text.encode("utf-8"), overwrite=True)
+
+
+def check_report_path(option: str, path: str | Path) -> None:
+    """Before a run, refuse a report path that could not be written after it (the scores
+    would be lost): a folder, a path under a file, a folder we may not write in."""
+    if str(path) == "-":
+        return
+    p = Path(path).expanduser()
+    if os.path.isdir(p):
+        raise UsageError(f"{option} {path} is a folder: give a file name (e.g. {p / ('scores' + p.suffix)})")
+    folder = p.parent
+    while not os.path.exists(folder) and folder != folder.parent:
+        folder = folder.parent
+    if not os.path.isdir(folder):
+        raise UsageError(f"{option} {path}: {folder} is not a folder")
+    if folder == p.parent:  # the real test: create (and remove) a file there
+        try:
+            fd, probe = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".probe", dir=folder)
+        except OSError as e:
+            raise RestoreError(f"{option} {path}: cannot write in {folder}: {(e.strerror or str(e)).lower()}") from None
+        os.close(fd)
+        os.unlink(probe)
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        raise RestoreError(f"{option} {path}: cannot create folders in {folder}: permission denied")
 
 
 # -- scoring ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import sys
 import threading
 import traceback
 import warnings
-from typing import Callable, TypeVar
+from typing import Annotated, Callable, TypeVar
 
 import typer
 from rich.console import Console
@@ -120,8 +120,16 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+        print(f"restorecli {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _setup() -> None:
+def _setup(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                 help="Print the version and exit.")] = False) -> None:
     """Restore photos: denoise, derain, deblur, defocus, dehaze, desnow (IRNeXt, CLG-INet)."""
     # numpy first: torch's C start-up imports it and swallows any exception raised meanwhile,
     # so a Ctrl-C in that moment was lost (the run went on) or left numpy half-imported.

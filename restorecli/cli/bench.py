@@ -1,6 +1,7 @@
 """``restore bench``: score a model (or another tool's outputs) on a paper benchmark."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -34,9 +35,9 @@ Save = Annotated[Optional[Path], typer.Option(
 Overwrite = Annotated[bool, typer.Option("--overwrite", rich_help_panel=opt.OUT,
                                          help="Replace existing files under --save.")]
 JsonOut = Annotated[Optional[Path], typer.Option(
-    "--json", rich_help_panel=opt.OUT, help="Write the means and every image's scores as JSON.")]
+    "--json", rich_help_panel=opt.OUT, help="Write the means and every image's scores as JSON (- for stdout: the table goes to stderr).")]
 CsvOut = Annotated[Optional[Path], typer.Option(
-    "--csv", rich_help_panel=opt.OUT, help="Write every image's scores as CSV.")]
+    "--csv", rich_help_panel=opt.OUT, help="Write every image's scores as CSV (- for stdout: the table goes to stderr).")]
 
 EXAMPLE = ("restore bench --dataset gopro --root ~/data/GOPRO_Large --model irnext --weights gopro.pkl\n\n"
            "restore bench -d sots-indoor -r SOTS/indoor --predictions results/ --json sots.json\n\n"
@@ -68,8 +69,8 @@ def bench(
     debug: opt.Debug = False,
 ) -> None:
     from ..bench.datasets import find_samples, get_dataset
-    from ..bench.runner import check_outputs_outside_dataset, run_bench, save_paths
-    from ..errors import UsageError
+    from ..bench.runner import check_outputs_outside_dataset, check_report_path, run_bench, save_paths
+    from ..errors import RestoreError, UsageError
 
     spec = get_dataset(dataset)
     if sigma is not None and not 0 <= sigma <= 255:
@@ -78,7 +79,8 @@ def bench(
         used = [n for n, v in (("--model", model), ("--weights", weights), ("--save", save),
                                 ("--ensemble", ensemble)) if v is not None]
         if used:
-            raise UsageError(f"--predictions scores existing images: {', '.join(used)} do not apply")
+            raise UsageError(f"--predictions scores existing images: {', '.join(used)} "
+                             f"{'does' if len(used) == 1 else 'do'} not apply")
     elif spec.synthetic_noise and sigma is None:
         raise UsageError(f"{spec.name} is scored with synthetic noise: pass --sigma (15, 25 or 50 in the papers)")
     if spec.synthetic_noise and predictions is not None and sigma is None and not quiet:
@@ -92,9 +94,18 @@ def bench(
     # Before any model is loaded: no output may land on (or, for --save, among) the dataset's files.
     reports = [(f"{name} {path}", path) for name, path in (("--json", json_out), ("--csv", csv_out))
                if path is not None]
-    check_outputs_outside_dataset(reports, dataset_samples)
+    check_outputs_outside_dataset([r for r in reports if str(r[1]) != "-"], dataset_samples)
+    if str(json_out) == "-" and str(csv_out) == "-":
+        raise UsageError("--json - and --csv - would both write to stdout: give one of them a file")
+    for option, path in reports:
+        check_report_path(option.split()[0], path)
     if save is not None:
-        check_outputs_outside_dataset(save_paths(save, samples), dataset_samples, folders=True)
+        saved = save_paths(save, samples)
+        check_outputs_outside_dataset(saved, dataset_samples, folders=True)
+        existing = [p for _, p in saved if os.path.lexists(p)]
+        if existing and not overwrite:
+            raise UsageError(f"--save {save}: {len(existing)} of the {len(saved)} outputs exist already "
+                             f"(e.g. {existing[0]}): pass --overwrite, or another folder")
 
     restorer = None
     if predictions is None:
@@ -107,6 +118,9 @@ def bench(
                             registry=str(registry) if registry else None, ensemble=ensemble)
         if not quiet:
             weights_note(restorer)
+            if sigma is not None and not spec.synthetic_noise and not restorer.conditioned_on_sigma:
+                note(f"--sigma {sigma:g} has no effect: {spec.name} adds no noise and "
+                     f"{restorer.spec.name} takes no noise level")
             err.print(f"{spec.title}: {len(samples)} images, {spec.task} with {restorer.describe()}",
                       markup=False, highlight=False, soft_wrap=True)
     elif not quiet:
@@ -133,11 +147,15 @@ def bench(
         if progress is not None:
             progress.close()
 
-    if json_out is not None:
-        report.write_json(json_out)
-    if csv_out is not None:
-        report.write_csv(csv_out)
-    _print_table(report)
+    # The table first: a report that cannot be written (a disk filled meanwhile) loses nothing
+    # on screen. With a report on stdout, the table goes to stderr.
+    _print_table(report, to_stderr="-" in (str(json_out), str(csv_out)))
+    for path, write in ((json_out, report.write_json), (csv_out, report.write_csv)):
+        if path is not None:
+            try:
+                write(path)
+            except OSError as e:
+                raise RestoreError(f"cannot write {path}: {(e.strerror or str(e)).lower()}") from None
     if report.failures:
         if not quiet:
             err.print(f"{len(report.failures)} of {len(samples)} images failed; the means are over the "
@@ -166,7 +184,7 @@ def _fmt(v: float | None, digits: int) -> str:
     return "inf" if v == float("inf") else f"{v:.{digits}f}"
 
 
-def _print_table(report) -> None:
+def _print_table(report, to_stderr: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -193,4 +211,4 @@ def _print_table(report) -> None:
     for p in report.published:
         row = [f"{p.model} (published)", _fmt(p.psnr, 2), _fmt(p.ssim, 3), ""]
         table.add_row(*(row + ["", ""] if timed else row), style="dim")
-    Console(highlight=False).print(table)
+    (err if to_stderr else Console(highlight=False)).print(table, highlight=False)

@@ -11,8 +11,9 @@ OUT = "Output"
 
 Model = Annotated[Optional[str], typer.Option(
     "--model", "-m", rich_help_panel=RUN,
-    help="Architecture: a family (irnext, clginet) resolved per task, or a configuration "
-         "(irnext-deblur, irnext-dehaze, clginet, clginet-s). Default: the task's default weights' one.")]
+    help="Architecture: a family (irnext, clginet, ...) resolved per task, or a configuration "
+         "(irnext-deblur, irnext-dehaze, clginet, clginet-s, unet-s, nlmunet-s, asmunet-s-dcpres, ...). "
+         "Default: the task's default weights' one (restore weights list shows them).")]
 Weights = Annotated[Optional[str], typer.Option(
     "--weights", "-w", rich_help_panel=RUN,
     help="Weights: a registry name (restore weights list), a local .safetensors/.pth/.pkl file, "
@@ -39,6 +40,7 @@ Ensemble = Annotated[Optional[int], typer.Option(
     "--ensemble", rich_help_panel=RUN, show_default=False,
     help="Self-ensemble: average the network over 1, 2, 4 or 8 flips/rotations of the image "
          "(that many times slower, a little better). Default: the registry entry's setting (the "
-         "default denoiser's is 8, the other defaults' 1); 1 for weights given as a file or hf:// URI.")]
+         "shipped defaults: denoise 8; derain, defocus, desnow 4; deblur, dehaze 1); 1 for weights "
+         "given as a file or hf:// URI.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary on stderr.")]

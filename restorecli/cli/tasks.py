@@ -64,8 +64,10 @@ def run_task(task: str, inputs: list[str], output: str | None, model: str | None
         if not quiet and jobs.skipped:
             err.print(f"nothing to do: {jobs.skipped} output(s) exist already (use --overwrite to redo)",
                       soft_wrap=True)
-        if not quiet and not jobs.skipped and not jobs.failed:
-            err.print("nothing to do: no image files found in the input folder(s)", soft_wrap=True)
+        if not jobs.skipped and not jobs.failed:  # an empty or mistyped folder: not a success
+            from ..imageio import IMAGE_SUFFIXES
+            raise fail(f"no image files found in {', '.join(inputs)} (looked for "
+                       f"{', '.join(sorted({s.lower() for s in IMAGE_SUFFIXES}))})", 1)
         raise typer.Exit(1 if jobs.failed else 0)
     preflight(jobs, bit_depth)
     if jobs.to_stdout and sys.stdout is not None and sys.stdout.isatty():
