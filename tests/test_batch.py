@@ -173,6 +173,27 @@ def test_an_opaque_alpha_channel_is_dropped_for_jpeg(tmp_path):
         assert im.mode == "RGB" and np.abs(np.asarray(im).astype(int) - (10, 20, 30)).max() <= 2
 
 
+def test_a_small_tile_overlap_is_noted_once_when_tiles_are_used(tmp_path):
+    class Tiled(IdentityRestorer):
+        def __init__(self, overlap, tiles):
+            super().__init__()
+            self.tile_overlap, self.n = overlap, tiles
+
+        def tiles_for(self, h, w):
+            return self.n
+
+    for p in ("a.png", "b.png"):
+        PILImage.new("RGB", (16, 16), (10, 20, 30)).save(tmp_path / p)
+    plan = lambda: JobPlan(todo=[Job(str(tmp_path / p), str(tmp_path / f"out_{p}"), p) for p in ("a.png", "b.png")])
+    said = {}
+    for overlap, tiles in ((16, 4), (32, 4), (16, 1)):
+        text = io.StringIO()
+        result = BatchRunner(Tiled(overlap, tiles), console=Console(file=text, width=300), overwrite=True).run(plan())
+        assert result.done == 2
+        said[overlap, tiles] = text.getvalue().count("note: --tile-overlap 16 is small")
+    assert said == {(16, 4): 1, (32, 4): 0, (16, 1): 0}
+
+
 def test_several_files_skip_existing_outputs_so_a_rerun_resumes(tmp_path):
     """restore deblur shots/*.png -o out/ again: done files are skipped, as in a folder run;
     one file given alone still refuses to replace its output."""
