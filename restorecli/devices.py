@@ -21,6 +21,8 @@ def _mps_available() -> bool:
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA, then MPS, then the CPU; ``cuda:N`` is checked to exist."""
+    if name is not None and not str(name).strip():  # an unset shell variable: --device "$GPU"
+        raise UsageError("--device is empty: expected auto, cpu, cuda, cuda:N or mps")
     name = (name or "auto").strip().lower()
     if name == "auto":
         if torch.cuda.is_available():

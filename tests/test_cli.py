@@ -120,7 +120,7 @@ def test_stdin_to_stdout_through_the_console_script(tmp_path, photo, dehaze_weig
 
 def test_usage_errors_exit_2_without_traceback(photo_png, dehaze_weights):
     cases = [
-        ("--tile", "huge"), ("--device", "tpu"), ("--bit-depth", "12"), ("--precision", "fp8"),
+        ("--tile", "huge"), ("--device", "tpu"), ("--device", ""), ("--bit-depth", "12"), ("--precision", "fp8"),
         ("--tile-overlap", "-3"),
     ]
     for opt, value in cases:
