@@ -19,6 +19,7 @@ class IdentityRestorer:
 
     sigma = "auto"
     last_sigma = None
+    tile_overlap = 32
 
     def __init__(self):
         self.calls = 0

@@ -146,8 +146,6 @@ def _write_report(path: str | Path, text: str) -> None:
 def check_report_path(option: str, path: str | Path) -> None:
     """Before a run, refuse a report path that could not be written after it (the scores
     would be lost): a folder, a path under a file, a folder we may not write in."""
-    if str(path) == "-":
-        return
     p = Path(path).expanduser()
     if os.path.isdir(p):
         raise UsageError(f"{option} {path} is a folder: give a file name (e.g. {p / ('scores' + p.suffix)})")

@@ -92,13 +92,13 @@ def bench(
              "so the means are not comparable with published ones")
     samples = dataset_samples[:limit] if limit is not None else dataset_samples
     # Before any model is loaded: no output may land on (or, for --save, among) the dataset's files.
-    reports = [(f"{name} {path}", path) for name, path in (("--json", json_out), ("--csv", csv_out))
-               if path is not None]
-    check_outputs_outside_dataset([r for r in reports if str(r[1]) != "-"], dataset_samples)
+    reports = [(name, path) for name, path in (("--json", json_out), ("--csv", csv_out))
+               if path is not None and str(path) != "-"]
+    check_outputs_outside_dataset([(f"{name} {path}", path) for name, path in reports], dataset_samples)
     if str(json_out) == "-" and str(csv_out) == "-":
         raise UsageError("--json - and --csv - would both write to stdout: give one of them a file")
-    for option, path in reports:
-        check_report_path(option.split()[0], path)
+    for name, path in reports:
+        check_report_path(name, path)
     if save is not None:
         saved = save_paths(save, samples)
         check_outputs_outside_dataset(saved, dataset_samples, folders=True)

@@ -53,7 +53,7 @@ def run_task(task: str, inputs: list[str], output: str | None, model: str | None
              registry: Path | None, device: str, tile: str, tile_overlap: int, precision: str,
              bit_depth: int | None, overwrite: bool, max_pixels: int, quiet: bool, debug: bool,
              sigma: str = "auto", compile: bool = False, ensemble: int | None = None) -> None:
-    from ..batch import BatchRunner, plan_jobs, preflight
+    from ..batch import BatchRunner, image_suffixes, plan_jobs, preflight
     from ..restorer import Restorer
 
     if bit_depth not in (None, 8, 16, 32):
@@ -65,9 +65,8 @@ def run_task(task: str, inputs: list[str], output: str | None, model: str | None
             err.print(f"nothing to do: {jobs.skipped} output(s) exist already (use --overwrite to redo)",
                       soft_wrap=True)
         if not jobs.skipped and not jobs.failed:  # an empty or mistyped folder: not a success
-            from ..imageio import IMAGE_SUFFIXES
             raise fail(f"no image files found in {', '.join(inputs)} (looked for "
-                       f"{', '.join(sorted({s.lower() for s in IMAGE_SUFFIXES}))})", 1)
+                       f"{', '.join(sorted(image_suffixes()))})", 1)
         raise typer.Exit(1 if jobs.failed else 0)
     preflight(jobs, bit_depth)
     if jobs.to_stdout and sys.stdout is not None and sys.stdout.isatty():
