@@ -698,3 +698,48 @@ def test_save_refuses_existing_outputs_before_running(tmp_path):
     assert result.exit_code == 2, result.output
     assert "1 of the 2 outputs exist already" in result.stderr and "--overwrite" in result.stderr
     assert first.read_bytes() == b"an earlier run's output"
+
+
+def test_prenet_rain100_copies_are_found_from_any_folder_above_them(tmp_path):
+    """PReNet's repository keeps datasets/test/Rain100{L,H}/rainy/rain-N.png with norain-N.png."""
+    rng = np.random.default_rng(0)
+    for name in ("Rain100L", "Rain100H"):
+        pairs_in(tmp_path / "datasets" / "test" / name, rng,
+                 [(f"rainy/rain-{i:03d}.png", f"norain-{i:03d}.png") for i in (1, 2)])
+    for root in (tmp_path, tmp_path / "datasets", tmp_path / "datasets" / "test"):
+        for name, folder in (("rain100l", "Rain100L"), ("rain100h", "Rain100H")):
+            found = find_samples(get_dataset(name), root)
+            assert [s.input_path.parent.parent.name for s in found] == [folder, folder]
+            assert [s.target_path.name for s in found] == ["norain-001.png", "norain-002.png"]
+
+
+def test_sots_indoor_and_outdoor_are_not_scored_as_each_other(tmp_path):
+    """Both hold 500 images, so a swapped --dataset would go unnoticed by the count; the hazy
+    names tell them apart (indoor 1400_1.png, outdoor 0001_0.8_0.2.jpg)."""
+    rng = np.random.default_rng(0)
+    indoor, *_ = build_sots_indoor(tmp_path / "a", rng)
+    outdoor, *_ = build_sots_outdoor(tmp_path / "b", rng)
+    for name, root, other in (("sots-indoor", outdoor, "outdoor"), ("sots-outdoor", indoor / "indoor", "indoor")):
+        result = CliRunner().invoke(app, ["bench", "-d", name, "-r", str(root), "-p", str(tmp_path / "p")])
+        assert result.exit_code == 2, result.output
+        assert f"named like SOTS {other}'s" in result.output and f"--dataset sots-{other}" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_damaged_side_files_are_one_line_errors(tmp_path):
+    """A DPDD label file that is not an index array, an RSBlur list that is not text: exit 2 and
+    one line naming the file; a list saved with a byte-order mark (Notepad) is read as is."""
+    rng = np.random.default_rng(0)
+    dpdd, *_ = build_dpdd(tmp_path, rng)
+    np.save(dpdd / "indoor_labels.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    rsblur, *_ = build_rsblur(tmp_path, rng)
+    lst = rsblur / "RSBlur_real_test.txt"
+    text = lst.read_text()
+    lst.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert len(find_samples(get_dataset("rsblur"), rsblur)) == 2
+    lst.write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
+    for name, root, bad in (("dpdd", dpdd, "indoor_labels.npy"), ("rsblur", rsblur, "RSBlur_real_test.txt")):
+        result = CliRunner().invoke(app, ["bench", "-d", name, "-r", str(root), "-p", str(tmp_path / "p")])
+        assert result.exit_code == 2, result.output
+        [line] = [ln for ln in result.output.splitlines() if ln.strip()]
+        assert bad in line and "internal error" not in line

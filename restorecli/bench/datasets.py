@@ -315,8 +315,12 @@ def _rsblur(root: Path) -> list[Sample] | None:
     if not lists:
         raise LayoutError(f"{root}: the RSBlur test split is the list {RSBLUR_LIST} (datalist/RSBlur/ in "
                           "github.com/rimchang/RSBlur); put it in the root, then rerun")
+    try:  # utf-8-sig: a list saved by Notepad starts with a byte-order mark
+        lines = lists[0].read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise LayoutError(f"{lists[0]}: not a readable text list ({type(e).__name__}: {e})") from None
     out = []
-    for n, line in enumerate(lists[0].read_text().splitlines(), 1):
+    for n, line in enumerate(lines, 1):
         parts = line.split()
         if not parts:
             continue
@@ -350,7 +354,11 @@ def _dpdd_labels(root: Path, samples: list[Sample]) -> list[Sample]:
         if all(f.is_file() for f in files.values()):
             for group, f in files.items():
                 import numpy as np
-                idx = np.load(f, allow_pickle=False).astype(int).ravel()
+                try:
+                    idx = np.load(f, allow_pickle=False).astype(int).ravel()
+                except (OSError, ValueError, TypeError) as e:
+                    raise LayoutError(f"{f}: not an array of image indices ({e}); delete it to score "
+                                      "without the indoor/outdoor groups") from None
                 if idx.size and (idx.min() < 1 or idx.max() > len(samples)):
                     raise LayoutError(f"{f}: indices out of range for {len(samples)} test images")
                 for i in idx:
@@ -375,6 +383,20 @@ def _sots_names(name: str) -> list[str]:
     return [stem + ".png", stem + ".jpg", stem + Path(name).suffix]
 
 
+# hazy file names: indoor <gt>_<k> (1400_1.png), outdoor <gt>_<A>_<beta> (0001_0.8_0.2.jpg)
+_SOTS_HAZY = {"indoor": re.compile(r"\d+_\d+"), "outdoor": re.compile(r"\d+_[\d.]+_[\d.]+")}
+
+
+def _sots_pairs(kind: str, root: Path, bases: tuple[str, ...]) -> list[Sample] | None:
+    found = _dirs_pair(root, bases, ("hazy",), ("gt", "clear"), _sots_names)
+    other = "outdoor" if kind == "indoor" else "indoor"
+    # the two sets hold 500 images each: a swapped --dataset would be scored without a word
+    if found and all(_SOTS_HAZY[other].fullmatch(Path(s.rel).stem) for s in found):
+        raise LayoutError(f"--root {root}: its hazy images are named like SOTS {other}'s "
+                          f"({Path(found[0].rel).name}); use --dataset sots-{other}")
+    return found
+
+
 def _sots(kind: str) -> Layout:
     # RESIDE's SOTS.zip: SOTS/indoor/nyuhaze500/{gt,hazy}, SOTS/outdoor/{gt,hazy}
     nested = ("nyuhaze500",) if kind == "indoor" else ()
@@ -386,7 +408,7 @@ def _sots(kind: str) -> Layout:
               f"├── hazy/   {'1400_1.png ...' if kind == 'indoor' else '0001_0.8_0.2.jpg ...'}\n"
               f"└── gt/     {'1400.png ...' if kind == 'indoor' else '0001.png ...'}"),
         source="RESIDE SOTS release; IRNeXt Dehazing README (reside-*/test/{hazy,gt})",
-        find=lambda root: _dirs_pair(root, bases, ("hazy",), ("gt", "clear"), _sots_names),
+        find=lambda root: _sots_pairs(kind, root, bases),
     )
 
 
@@ -430,18 +452,28 @@ def _derain_jorder(light_or_heavy: str) -> Callable[[Path], list[Sample] | None]
     return find
 
 
-def _derain_original(root: Path) -> list[Sample] | None:
-    # Rain100L/ rainy/rain-001.png with norain-001.png beside rainy/ (or in norain/)
-    for inp in ("rainy", "rain"):
-        i = _child(root, inp)
-        if i is None:
-            continue
-        for t in (_child(root, "norain"), root):
-            if t is not None:
-                found = _pairs(root, i, t, _rain_names)
-                if found:
-                    return found
-    return None
+def _derain_prenet(names: tuple[str, ...]) -> Callable[[Path], list[Sample] | None]:
+    """PReNet's copy: ``datasets/test/<Name>/rainy/rain-001.png`` with ``norain-001.png``
+    beside ``rainy/`` (or in ``norain/``); the root may be any folder on that path."""
+    bases = ("",) + tuple(f"{pre}{n}" for pre in ("", "test/", "datasets/test/") for n in names)
+
+    def find(root: Path) -> list[Sample] | None:
+        for b in bases:
+            base = _path(root, b)
+            if base is None:
+                continue
+            for inp in ("rainy", "rain"):
+                i = _child(base, inp)
+                if i is None:
+                    continue
+                for t in (_child(base, "norain"), base):
+                    if t is not None:
+                        found = _pairs(root, i, t, _rain_names)
+                        if found:
+                            return found
+        return None
+
+    return find
 
 
 def _derain(names: tuple[str, ...], light_or_heavy: str) -> tuple[Layout, ...]:
@@ -451,9 +483,9 @@ def _derain(names: tuple[str, ...], light_or_heavy: str) -> tuple[Layout, ...]:
                     "├── rain/X2/   norain-1x2.png ...\n└── norain/    norain-1.png ...",
                source=f"{names[0]} as released by JORDER (rain_data_test_{light_or_heavy})",
                find=_derain_jorder(light_or_heavy)),
-        Layout(tree="ROOT/\n├── rainy/        rain-001.png ...\n└── norain-001.png ...  (or norain/norain-001.png)",
+        Layout(tree=f"ROOT/  (or ROOT/[datasets/][test/]{names[0]}/)\n├── rainy/        rain-001.png ...\n└── norain-001.png ...  (or norain/norain-001.png)",
                source=f"{names[0]} as distributed by PReNet (rainy/rain-N, norain-N)",
-               find=_derain_original),
+               find=_derain_prenet(names)),
     )
 
 
@@ -612,7 +644,8 @@ _DATASETS: tuple[DatasetSpec, ...] = (
                 center_crop_target=True),
     DatasetSpec("rain100l", "derain", "Rain100L", 100, _DERAIN, _derain(("Rain100L",), "Light")),
     DatasetSpec("rain100h", "derain", "Rain100H", 100, _DERAIN, _derain(("Rain100H",), "Heavy")),
-    DatasetSpec("test100", "derain", "Test100", 100, _DERAIN, (_restormer(("Test100",)),)),
+    # 98 pairs: the copy MPRNet and Restormer distribute and score (MSPFN's convention, swz30/MPRNet#23)
+    DatasetSpec("test100", "derain", "Test100", 98, _DERAIN, (_restormer(("Test100",)),)),
     DatasetSpec("csd", "desnow", "CSD test", 2000, _DESNOW, (
         Layout(tree="ROOT/  (CSD)\n└── Test/\n    ├── Snow/   1.tif ...\n    └── Gt/     same names",
                source="CSD release (Chen et al., HDCW-Net)",
