@@ -269,6 +269,18 @@ def test_parse_hf_uri():
             parse_hf_uri(bad)
 
 
+def test_hub_file_urls_read_as_hf_uris():
+    """The address a user copies from the Hub's file page (blob) or download link (resolve)."""
+    url = "https://huggingface.co/lab/repo/resolve/main/sub/m.safetensors?download=true"
+    assert parse_hf_uri(url) == HubRef("lab/repo", "sub/m.safetensors", "main")
+    assert parse_hf_uri("https://hf.co/lab/repo/blob/v1.0/m.pth") == HubRef("lab/repo", "m.pth", "v1.0")
+    assert parse_hf_uri("https://huggingface.co/lab/repo/resolve/refs%2Fpr%2F3/m.pkl").revision == "refs/pr/3"
+    for bad in ("https://example.com/lab/repo/resolve/main/m.pth", "https://huggingface.co/lab/repo",
+                "https://huggingface.co/lab/repo/tree/main/m.pth"):
+        with pytest.raises(WeightsError, match="not a Hub file URL"):
+            parse_hf_uri(bad)
+
+
 # ----------------------------------------------------------------------------- resolution
 
 def test_first_run_downloads_then_cache_then_offline(hub, tmp_path, monkeypatch):
@@ -389,6 +401,15 @@ def test_hf_uri_is_downloaded_and_checked_against_the_hub_etag(hub, tmp_path, mo
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ChecksumError, match="corrupt"):
         resolve_weights("dehaze", model="irnext", weights=uri)
+
+
+def test_hub_url_at_the_endpoint_is_downloaded_like_its_hf_uri(hub, tmp_path):
+    hub.add("lab/irnext", "sub/model.safetensors", PAYLOAD)
+    url = f"{hub.url}/lab/irnext/resolve/{COMMIT}/sub/model.safetensors"  # HF_ENDPOINT is the stand-in
+    got = resolve_weights("dehaze", model="irnext", weights=url)
+    assert got.info["source"] == "download" and got.info["verified"] is True
+    assert got.info["hub"] == f"hf://lab/irnext@{COMMIT}/sub/model.safetensors"
+    assert got.path.read_bytes() == PAYLOAD
 
 
 def test_hf_uri_of_a_registered_file_uses_the_entry(hub, tmp_path):

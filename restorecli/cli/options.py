@@ -17,7 +17,7 @@ Model = Annotated[Optional[str], typer.Option(
 Weights = Annotated[Optional[str], typer.Option(
     "--weights", "-w", rich_help_panel=RUN,
     help="Weights: a registry name (restore weights list), a local .safetensors/.pth/.pkl file, "
-         "or hf://owner/repo\\[@revision]/file.")]
+         "hf://owner/repo\\[@revision]/file, or a Hub file URL.")]
 Registry = Annotated[Optional[Path], typer.Option(
     "--registry", rich_help_panel=RUN, envvar="RESTORECLI_REGISTRY",
     help="An extra weights.toml whose entries add to or override the shipped ones.")]

@@ -97,13 +97,13 @@ def list_weights(
 @user_errors
 def download_weights(
     names: Annotated[Optional[List[str]], typer.Argument(
-        help="Registry names or hf://owner/repo[@revision]/file.", show_default=False)] = None,
+        help="Registry names, hf://owner/repo[@revision]/file, or a Hub file URL.", show_default=False)] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every registry entry that lives on the Hub.")] = False,
     registry: Registries = None,
     debug: Debug = False,
 ) -> None:
     """Fetch weights into the Hugging Face cache (verified), so later runs work offline; print their paths."""
-    from ..weights import HubRef, WeightsError, load_registry, parse_hf_uri
+    from ..weights import HubRef, WeightsError, is_hub_address, load_registry, parse_hf_uri
     from ..weights.resolve import fetch_hub_file, locate_entry
 
     if not names and not all_:
@@ -116,7 +116,7 @@ def download_weights(
             err.print("nothing to download: no registry entry names a Hub repo")
             return
     # Unknown names and malformed hf:// addresses are usage errors: stop before any download.
-    plan = [(t, parse_hf_uri(t) if t.startswith("hf://") else reg.get(t)) for t in targets]
+    plan = [(t, parse_hf_uri(t) if is_hub_address(t) else reg.get(t)) for t in targets]
     failures = 0
     for target, what in plan:
         try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .errors import ChecksumError, HubError, OfflineError, RegistryError, UnknownWeightsError, WeightsError
 from .hashing import sha256_file
-from .hub import HubRef, hub_cache_dir, is_offline, parse_hf_uri
+from .hub import HubRef, hub_cache_dir, is_hub_address, is_offline, parse_hf_uri
 from .registry import (Registry, WeightEntry, load_registry, shipped_registry_path, user_registry_path)
 from .resolve import ResolvedWeights, entry_files, entry_where, locate_entry, resolve_weights
 
@@ -35,6 +35,7 @@ __all__ = [
     "shipped_registry_path",
     "user_registry_path",
     "HubRef",
+    "is_hub_address",
     "parse_hf_uri",
     "hub_cache_dir",
     "is_offline",

@@ -30,6 +30,7 @@ from .hashing import git_blob_sha1, sha1_file, sha256_file
 __all__ = [
     "HubRef",
     "HubFileInfo",
+    "is_hub_address",
     "parse_hf_uri",
     "is_commit",
     "head",
@@ -69,8 +70,32 @@ class HubRef:
         return self.uri
 
 
+_HUB_HOSTS = ("huggingface.co", "www.huggingface.co", "hf.co")
+
+
+def is_hub_address(text: str) -> bool:
+    """``hf://...`` or an http(s) URL (a file page or download link copied from the Hub)."""
+    return text.startswith(("hf://", "https://", "http://"))
+
+
+def _hf_uri_of_url(url: str) -> str:
+    """``https://huggingface.co/owner/repo/{resolve,blob}/revision/path`` (what the Hub's file
+    page and its download button give; also at ``HF_ENDPOINT``) as ``hf://owner/repo@revision/path``."""
+    parts = urlsplit(url)
+    hosts = _HUB_HOSTS + (urlsplit(hub_endpoint()).netloc,)
+    segs = [unquote(p) for p in parts.path.split("/") if p]
+    if parts.netloc.lower() not in hosts or len(segs) < 5 or segs[2] not in ("resolve", "blob"):
+        raise HubAddressError(f"{url}: not a Hub file URL; expected https://huggingface.co/owner/repo/"
+                              "resolve/revision/path/to/file (or hf://owner/repo[@revision]/path/to/file)")
+    rev = segs[3].replace("/", "%2F")
+    return f"hf://{segs[0]}/{segs[1]}@{rev}/" + "/".join(segs[4:])
+
+
 def parse_hf_uri(uri: str) -> HubRef:
-    """``hf://owner/repo[@revision]/path/to/file`` (a revision with ``/`` written as ``%2F``)."""
+    """``hf://owner/repo[@revision]/path/to/file`` (a revision with ``/`` written as ``%2F``),
+    or a Hub file URL (``https://huggingface.co/owner/repo/resolve/revision/path``)."""
+    if uri.startswith(("https://", "http://")):
+        uri = _hf_uri_of_url(uri)
     if not uri.startswith("hf://"):
         raise HubAddressError(f"not an hf:// reference: {uri}")
     rest = uri[len("hf://"):]

@@ -22,7 +22,7 @@ from .errors import (ChecksumError, HubError, HubNotFoundError, HubUnreachableEr
                      UnknownWeightsError, WeightsError)
 from .hashing import sha256_file, verify_sha256
 from .hub import (HubRef, cached_commit, cached_file, discard_from_cache, download, head, hub_endpoint,
-                  is_commit, is_damaged, is_offline, offline_message, other_cached_copy, parse_hf_uri,
+                  is_commit, is_damaged, is_hub_address, is_offline, offline_message, other_cached_copy, parse_hf_uri,
                   verify_against_hub_etag)
 from .registry import Registry, WeightEntry, load_registry
 
@@ -341,7 +341,7 @@ def resolve_weights(task: str, model: str | None = None, weights: str | os.PathL
         return _resolve_entry(task, model, entry, reg, allow_download)
 
     text = os.fspath(weights)
-    if text.startswith("hf://"):
+    if is_hub_address(text):
         return _resolve_hub(task, model, text, load_registry(registry), allow_download)
     path = Path(text).expanduser()
     if path.is_file():
