@@ -4,6 +4,7 @@ import math
 import tomllib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -356,3 +357,26 @@ def test_unsharp_and_median_help_where_they_should():
     speckled[m] = 1.0
     assert psnr(B.median_filter(speckled, 3), clean) > psnr(speckled, clean) + 3.0
     assert len(B.grid("unsharp")) == len(B.GRIDS["unsharp"]["sigma"]) * len(B.GRIDS["unsharp"]["amount"])
+
+
+def test_snow_shapes_mix_flake_sizes_and_tilts_within_a_layer():
+    """shapes > 1: a layer's flakes come in several radii and tilts (as real snow and other
+    generators draw them); the default (one shape per layer) draws exactly what it always did."""
+    flat = np.full((192, 192, 3), 0.1, np.float32)
+    base = {"veil_prob": 0.0, "noise_sigma": (0, 0), "quantize_prob": 0.0, "layers": (1, 1),
+            "size": (1.5, 6.0), "density": (0.002, 0.002), "streak": (0, 0), "defocus": (0, 0),
+            "opacity": (1, 1), "aspect": (0.5, 0.5)}
+    same = S.snow(flat, np.random.default_rng(3), base)
+    assert np.array_equal(same, S.snow(flat, np.random.default_rng(3), {**base, "shapes": (1, 1)}))
+
+    def flake_areas(params):
+        areas = []
+        for seed in range(6):
+            out = S.snow(flat, np.random.default_rng(seed), params)
+            mask = ((out - flat).max(axis=2) > 0.3).astype(np.uint8)
+            n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+            areas.append(np.unique(stats[1:, cv2.CC_STAT_AREA]).size)
+        return np.mean(areas)
+
+    # one shape: isolated flakes of a layer share an area (only overlaps add others); six: many
+    assert flake_areas(base) < flake_areas({**base, "shapes": (6, 6)}) - 4

@@ -533,6 +533,8 @@ class SnowParams:
     angle: Range = (-60.0, 60.0)          # fall direction from vertical, degrees
     defocus: Range = (0.0, 0.6)           # extra softness of the largest particles (x radius)
     aspect: Range = (0.4, 1.0)            # flake shape per layer: minor / major axis (1 = round)
+    shapes: Range = (1, 1)                # flake shapes per layer, each its own radius (within the
+                                          # layer's size slot) and tilt; 1 = one shape per layer
     color: Range = (0.85, 1.0)            # snow colour R (gray level, slightly tinted)
     veil_prob: float = 0.4
     veil: Range = (0.0, 0.3)              # veil strength (mist of out-of-focus snow)
@@ -541,20 +543,33 @@ class SnowParams:
     quantize_prob: float = 0.8
 
 
-def _snow_layer(h: int, w: int, rng: np.random.Generator, radius: float, density: float,
-                streak: float, angle: float, soft: float, aspect: float = 1.0) -> np.ndarray:
-    pad = int(math.ceil(radius + streak)) + 3
-    H, W = h + 2 * pad, w + 2 * pad
-    n = int(rng.poisson(density * H * W))
+def _flake_seeds(H: int, W: int, rng: np.random.Generator, n: int) -> np.ndarray:
     seeds = np.zeros((H, W), np.float32)
     if n:
         ys = rng.integers(0, H, n)
         xs = rng.integers(0, W, n)
         np.add.at(seeds, (ys, xs), rng.uniform(0.5, 1.0, n).astype(np.float32))
-    # flakes of a layer share a shape; a tilted ellipse (aspect < 1) draws its own orientation
+    return seeds
+
+
+def _flake(radius: float, aspect: float, rng: np.random.Generator) -> np.ndarray:
+    """One flake shape, peak 1 (opaque at its centre); an ellipse (aspect < 1) draws its tilt."""
     disk = disk_kernel(radius, aspect=aspect, angle=float(rng.uniform(0, 180)) if aspect < 1.0 else 0.0)
-    disk = disk / disk.max()  # peak 1: each particle is opaque at its centre
-    m = _conv(seeds, disk)
+    return disk / disk.max()
+
+
+def _snow_layer(h: int, w: int, rng: np.random.Generator, radius: float, density: float,
+                streak: float, angle: float, soft: float, aspect: float = 1.0,
+                radii: tuple[float, ...] = ()) -> np.ndarray:
+    """One layer of flakes. ``radii``: more shapes in the layer (each its own radius and,
+    for ellipses, tilt; the flakes split evenly between them): real snow mixes flake sizes
+    and orientations, and other generators draw each flake on its own."""
+    pad = int(math.ceil(max((radius, *radii)) + streak)) + 3
+    H, W = h + 2 * pad, w + 2 * pad
+    n = int(rng.poisson(density * H * W))
+    m = _conv(_flake_seeds(H, W, rng, n if not radii else n // (len(radii) + 1)), _flake(radius, aspect, rng))
+    for r in radii:
+        m = np.maximum(m, _conv(_flake_seeds(H, W, rng, n // (len(radii) + 1)), _flake(r, aspect, rng)))
     if soft > 0.2:
         m = cv2.GaussianBlur(m, (0, 0), soft)
     if streak > 1.0:
@@ -587,7 +602,9 @@ def snow(clean: np.ndarray, rng: np.random.Generator, params: Any = None) -> np.
         soft = _u(rng, p.defocus) * r * (i / max(n - 1, 1))
         s = streak * (0.5 + r / rhi) * rng.uniform(0.7, 1.3)
         a = angle + rng.normal(0.0, 8.0)
-        z = _snow_layer(h, w, rng, r, dens, s, a, soft, _u(rng, p.aspect)) * _u(rng, p.opacity)
+        k = _iu(rng, p.shapes)
+        radii = tuple(float(rr) for rr in rng.uniform(lo, hi, k - 1)) if k > 1 else ()
+        z = _snow_layer(h, w, rng, r, dens, s, a, soft, _u(rng, p.aspect), radii) * _u(rng, p.opacity)
         R = _tint(rng, _u(rng, p.color), 0.03)
         out = z[..., None] * R + out * (1.0 - z[..., None])
     return _finish(out, rng, p.noise_sigma, p.quantize_prob)
