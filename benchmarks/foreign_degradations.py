@@ -26,7 +26,10 @@ import cv2
 import numpy as np
 
 
-def rain(x: np.ndarray, rng: np.random.Generator, level: str) -> np.ndarray:
+def rain(x: np.ndarray, rng: np.random.Generator, level: str, *, streaks: bool = True,
+         scene_blur: bool = True, scene_gain: bool = True) -> np.ndarray:
+    """The keyword switches take parts away (benchmarks/foreign_rain_parts.py); the random
+    draws stay the same, so each variant has the same streaks."""
     h, w = x.shape[:2]
     heavy = level == "heavy"
     n = int((0.004 if heavy else 0.0012) * h * w)
@@ -40,8 +43,8 @@ def rain(x: np.ndarray, rng: np.random.Generator, level: str) -> np.ndarray:
         x1 = int(x0 + ln * math.sin(math.radians(slant)))
         y1 = int(y0 + ln * math.cos(math.radians(slant)))
         cv2.line(layer, (x0, y0), (x1, y1), 200 / 255.0, thick, cv2.LINE_AA)
-    layer = cv2.blur(layer, (3, 3))
-    scene = cv2.blur(x, (3, 3)) * (0.75 if heavy else 0.9)
+    layer = cv2.blur(layer, (3, 3)) * float(streaks)
+    scene = (cv2.blur(x, (3, 3)) if scene_blur else x) * ((0.75 if heavy else 0.9) if scene_gain else 1.0)
     out = cv2.addWeighted(scene, 1.0, np.repeat(layer[..., None], 3, axis=2), 0.8 if heavy else 0.6, 0.0)
     return np.clip(out, 0, 1)
 

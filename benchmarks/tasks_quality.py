@@ -60,8 +60,9 @@ TASKS = {  # task -> synth kind
 
 
 def degrade_set(task: str, level: str, photos: dict[str, np.ndarray], seed: int,
-                generator: str = "ours") -> dict[str, np.ndarray]:
-    """The seeded uint8 degraded copies of the photos for one task, level and generator."""
+                generator: str = "ours", **params) -> dict[str, np.ndarray]:
+    """The seeded uint8 degraded copies of the photos for one task, level and generator
+    (``params``: keyword arguments for the generator's function)."""
     ti, li = list(TASKS).index(task), ("light", "heavy", "wide").index(level)
     if generator == "ours":
         fn = synth.SYNTHS[TASKS[task]][0]
@@ -71,7 +72,7 @@ def degrade_set(task: str, level: str, photos: dict[str, np.ndarray], seed: int,
     out = {}
     for i, k in enumerate(sorted(photos)):
         rng = np.random.default_rng([seed, ti, li, i] + ([] if generator == "ours" else [1]))
-        out[k] = to_u8(fn(photos[k].astype(np.float32) / 255.0, rng, level))
+        out[k] = to_u8(fn(photos[k].astype(np.float32) / 255.0, rng, level, **params))
     return out
 
 
