@@ -304,9 +304,11 @@ class BatchRunner:
     is reported and the rest still run."""
 
     def __init__(self, restorer, bit_depth: int | None = None, max_pixels: int | None = None,
-                 overwrite: bool = False, console=None, quiet: bool = False, debug: bool = False):
+                 overwrite: bool = False, console=None, quiet: bool = False, debug: bool = False,
+                 quality: int | None = None):
         self.restorer = restorer
         self.bit_depth = bit_depth
+        self.quality = quality  # JPEG / lossy WebP; None: imageio's policy
         self.max_pixels = max_pixels
         self.overwrite = overwrite
         self.console = console
@@ -426,7 +428,7 @@ class BatchRunner:
         if img.extra.get("n_frames", 1) > 1 and not self.quiet:
             self._say(f"note: {job.display} has {img.extra['n_frames']} frames/pages; only the first is restored")
         if job.dest == STDIO:
-            write_stdout(encode_image(out, format=img.format, bit_depth=self.bit_depth))
+            write_stdout(encode_image(out, format=img.format, bit_depth=self.bit_depth, quality=self.quality))
         else:
             dest = Path(job.dest)
             try:
@@ -435,7 +437,7 @@ class BatchRunner:
                 raise RestoreError(f"cannot create folder {dest.parent}: {e.strerror or e}") from None
             # bit_depth only when asked: otherwise the format may lower the input's depth
             # (16-bit PNG in, JPEG out) instead of refusing it.
-            write_image(dest, out, bit_depth=self.bit_depth, overwrite=self.overwrite)
+            write_image(dest, out, bit_depth=self.bit_depth, overwrite=self.overwrite, quality=self.quality)
 
 
 def write_stdout(data: bytes) -> None:

@@ -18,8 +18,11 @@ Formats and back ends
   alpha it does not read back.
 * TIFF: tifffile (8/16-bit unsigned and float32; gray, gray+alpha, RGB, RGBA,
   palette, contiguous or planar).  Compressions tifffile cannot decode without
-  the optional ``imagecodecs`` package (LZW, JPEG, ...) and photometric
-  interpretations it does not map (CMYK, YCbCr, ...) fall back to Pillow.
+  the optional ``imagecodecs`` package (LZW, Deflate, JPEG, predictors) are read
+  by OpenCV (which keeps 16-bit and float samples); photometric interpretations
+  neither maps (CMYK, YCbCr, ...) fall back to Pillow.  Only an extra sample
+  tagged as alpha is alpha (premultiplied alpha is divided out); an unspecified
+  one (a saved selection) is dropped.
   tifffile cannot write EXIF sub-IFDs, so this module appends them (see
   ``_tiff_add_exif``).
 
@@ -172,7 +175,8 @@ class Image:
     ``exif``: raw EXIF (TIFF structure, no ``Exif\\0\\0`` prefix), Orientation=1.
     ``icc_profile``: raw ICC profile bytes.
     ``extra``: other carried metadata.  Keys that may appear:
-    ``dpi`` (x, y) floats; ``xmp`` bytes; ``png_text`` dict; ``jpeg_quality``
+    ``dpi`` (x, y) floats; ``xmp`` bytes; ``png_text`` dict; ``png_colour`` (PNG gAMA,
+    cHRM, sRGB, cICP chunk payloads by name, written back to PNG); ``jpeg_quality``
     (estimate), ``jpeg_subsampling`` (0=4:4:4, 1=4:2:2, 2=4:2:0),
     ``progressive``, ``comment`` (JPEG); ``webp_lossless``; ``tiff_compression``;
     ``n_frames`` (only the first frame/page is read); ``source_mode`` (colour
@@ -583,17 +587,24 @@ def _inflate(payload: bytes) -> bytes:
     return out
 
 
+# colour-space chunks besides iCCP: gamma, primaries, the sRGB intent, coding-independent code points
+_PNG_COLOUR_CHUNKS = (b"gAMA", b"cHRM", b"sRGB", b"cICP")
+
+
 def _png_metadata(data: bytes, chunks) -> tuple[bytes | None, bytes | None, dict, dict]:
     exif = icc = None
     extra: dict[str, Any] = {}
     text: dict[str, str] = {}
     trns = None
     for ctype, start, length, ok in chunks:
-        if not ok or ctype not in (b"iCCP", b"eXIf", b"pHYs", b"tEXt", b"zTXt", b"iTXt", b"tRNS", b"acTL"):
+        if not ok or ctype not in (b"iCCP", b"eXIf", b"pHYs", b"tEXt", b"zTXt", b"iTXt", b"tRNS", b"acTL",
+                                   *_PNG_COLOUR_CHUNKS):
             continue
         p = data[start : start + length]
         try:
-            if ctype == b"iCCP" and icc is None:
+            if ctype in _PNG_COLOUR_CHUNKS:  # how viewers map the values to colours: kept as they are
+                extra.setdefault("png_colour", {}).setdefault(ctype.decode("ascii"), p)
+            elif ctype == b"iCCP" and icc is None:
                 icc = _inflate(p.split(b"\0", 1)[1][1:])
             elif ctype == b"eXIf" and exif is None:
                 exif = p[6:] if p.startswith(b"Exif\0\0") else p
@@ -672,9 +683,17 @@ def _read_png(data: bytes, max_pixels: int | None) -> Image:
 
 
 def _cv2_decode(data: bytes):
+    """``cv2.imdecode(IMREAD_UNCHANGED)`` with OpenCV's own log lines silenced: a file it
+    cannot read is reported once, by the caller, not also by libtiff warnings on stderr."""
     import cv2
 
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    log = cv2.utils.logging
+    level = log.getLogLevel()
+    log.setLogLevel(log.LOG_LEVEL_SILENT)
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    finally:
+        log.setLogLevel(level)
 
 
 # ---- JPEG
@@ -877,11 +896,16 @@ def _read_tiff(data: bytes, max_pixels: int | None) -> Image:
             pixels, alpha, converted = _tiff_arrays(page)
         except ImageFormatError:
             raise
-        except Exception as exc:  # codec missing (no imagecodecs) or layout not mapped: try Pillow
+        except Exception as exc:  # codec missing (no imagecodecs) or layout not mapped
             try:
-                pixels, alpha, converted = _tiff_via_pillow(data, width * height)
+                pixels, alpha, converted = _tiff_via_opencv(data, page)
+            except ImageFormatError:
+                raise
             except Exception:
-                raise _decode_error("TIFF", exc) from exc
+                try:
+                    pixels, alpha, converted = _tiff_via_pillow(data, width * height)
+                except Exception:
+                    raise _decode_error("TIFF", exc) from exc
     if converted:
         extra["source_mode"] = converted
         icc = None
@@ -942,6 +966,32 @@ def _tiff_arrays(page):
     arr = arr[tuple(slice(None) if a in "YXS" else 0 for a in axes)]
     kept = [a for a in axes if a in "YXS"]
     arr = arr.transpose([kept.index(a) for a in "YXS" if a in kept])
+    return _tiff_samples(arr, page)
+
+
+def _tiff_via_opencv(data: bytes, page):
+    """The first page through OpenCV's libtiff, which decodes LZW, Deflate, JPEG and the
+    predictors that tifffile needs the optional ``imagecodecs`` for. Pillow, the other
+    fallback, reduces 16-bit RGB(A) to 8 bits; OpenCV keeps 8/16-bit and float32 samples."""
+    if int(page.photometric) not in (1, 2):  # gray (min-is-black) or RGB; others: Pillow
+        raise _UnmappedTiff(f"photometric {int(page.photometric)}")
+    arr = _cv2_decode(data)
+    if (arr is None or arr.shape[:2] != (int(page.imagelength), int(page.imagewidth))
+            or (1 if arr.ndim == 2 else arr.shape[2]) != int(page.samplesperpixel)):
+        raise _UnmappedTiff("OpenCV could not decode it as stored")
+    if arr.ndim == 3 and arr.shape[2] in (3, 4):
+        arr = arr[..., [2, 1, 0] + ([3] if arr.shape[2] == 4 else [])]  # BGR(A) -> RGB(A)
+    return _tiff_samples(arr, page)
+
+
+# ExtraSamples: 0 unspecified (e.g. a saved selection, not transparency), 1 associated
+# (premultiplied) alpha, 2 unassociated alpha
+_TIFF_ALPHA = (1, 2)
+
+
+def _tiff_samples(arr: np.ndarray, page):
+    """(pixels, alpha, converted) from a Y x X [x S] array of a TIFF page's samples."""
+    photometric = int(page.photometric)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     bps = int(page.bitspersample)
@@ -976,9 +1026,25 @@ def _tiff_arrays(page):
     if arr.ndim == 2:
         return np.ascontiguousarray(arr), None, converted
     pixels = arr[..., 0] if color == 1 else arr[..., :3]
-    alpha = arr[..., color] if channels > color else None  # first extra sample is taken as alpha
+    kinds = tuple(int(k) for k in (getattr(page, "extrasamples", None) or ()))
+    # the first extra sample is the alpha when tagged so (or untagged, as some writers leave it)
+    alpha = arr[..., color] if channels > color and (not kinds or kinds[0] in _TIFF_ALPHA) else None
+    if alpha is not None and kinds and kinds[0] == 1:
+        pixels = _unpremultiply(pixels, alpha)
     return (np.ascontiguousarray(pixels),
             None if alpha is None else np.ascontiguousarray(alpha), converted)
+
+
+def _unpremultiply(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Colour stored multiplied by alpha back to straight colour (what the rest of the
+    module, the network and the writers assume); fully transparent pixels stay 0."""
+    top = 1.0 if pixels.dtype.kind == "f" else float(np.iinfo(pixels.dtype).max)
+    a = alpha.astype(np.float64) / top
+    a = a[..., None] if pixels.ndim == 3 else a
+    out = np.where(a > 0, pixels.astype(np.float64) / np.maximum(a, 1e-12), 0.0)
+    if pixels.dtype.kind == "f":
+        return out.astype(pixels.dtype)
+    return np.clip(np.round(out), 0, top).astype(pixels.dtype)
 
 
 def _tiff_via_pillow(data: bytes, n_pixels: int):
@@ -1148,7 +1214,7 @@ def _png_chunk(ctype: bytes, payload: bytes) -> bytes:
 
 
 def _png_meta_chunks(exif, icc, extra) -> list[bytes]:
-    chunks = []
+    chunks = [_png_chunk(k.encode("ascii"), v) for k, v in (extra.get("png_colour") or {}).items()]
     if icc:
         chunks.append(_png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc, 9)))
     if exif:

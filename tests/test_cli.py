@@ -41,7 +41,7 @@ def test_every_task_has_help_with_an_example():
         assert r.exit_code == 0
         assert "Example" in r.stdout and f"restore {task}" in r.stdout
         for option in ("--model", "--weights", "--device", "--tile", "--tile-overlap", "--precision",
-                       "--bit-depth", "--overwrite", "--quiet"):
+                       "--bit-depth", "--quality", "--overwrite", "--quiet"):
             assert option in r.stdout, (task, option)
     assert "--sigma" in invoke("denoise", "--help").stdout
     assert "--sigma" not in invoke("derain", "--help").stdout
@@ -62,6 +62,25 @@ def test_single_file_writes_beside_it_and_keeps_the_input(photo_png, dehaze_weig
     r = invoke("dehaze", photo_png, "--weights", dehaze_weights, "--overwrite", "-q")
     assert r.exit_code == 0 and r.stderr == ""
     assert not [p for p in photo_png.parent.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_quality_sets_jpeg_and_lossy_webp_output(photo_png, dehaze_weights, tmp_path):
+    """Without --quality a PNG input gives JPEG 95 and lossless WebP; with it, that quality."""
+    from restorecli.imageio import read_image
+
+    sizes = {}
+    for name, extra in (("q95.jpg", ()), ("q40.jpg", ("--quality", "40")), ("ll.webp", ()),
+                        ("q40.webp", ("--quality", "40"))):
+        r = invoke("dehaze", photo_png, "-o", tmp_path / name, "--weights", dehaze_weights, "-q", *extra)
+        assert r.exit_code == 0, r.stderr
+        sizes[name] = (tmp_path / name).stat().st_size
+    assert read_image(tmp_path / "q95.jpg").extra["jpeg_quality"] == 95
+    assert read_image(tmp_path / "q40.jpg").extra["jpeg_quality"] == 40
+    assert read_image(tmp_path / "ll.webp").extra["webp_lossless"] is True
+    assert read_image(tmp_path / "q40.webp").extra["webp_lossless"] is False
+    assert sizes["q40.jpg"] < sizes["q95.jpg"] and sizes["q40.webp"] < sizes["ll.webp"]
+    r = runner.invoke(app, ["dehaze", str(photo_png), "--quality", "0"])
+    assert r.exit_code == 2 and "--quality" in r.stderr
 
 
 def test_explicit_output_file_and_format(photo_png, dehaze_weights, tmp_path):

@@ -817,3 +817,65 @@ def test_image_defaults():
     assert Image(rand((4, 4), 32), format="tif").format == "TIFF"
     with pytest.raises(ImageFormatError):
         encode_image(img, format="gif")
+
+
+# ----------------------------------------------------------------------------- TIFF codecs and extra samples
+
+def test_lzw_tiff_keeps_16_bit_and_float_samples_without_imagecodecs(tmp_path, capfd):
+    """OpenCV writes LZW (the usual export), which tifffile decodes only with the optional
+    imagecodecs; such files are read through OpenCV at their depth, not Pillow's 8 bits, and
+    without libtiff warnings on stderr."""
+    import cv2
+
+    rgb, rgba = rand((30, 40, 3), 16), rand((30, 40, 4), 16, seed=1)
+    gray, flt = rand((30, 40), 16, seed=2), np.random.default_rng(3).random((30, 40, 3)).astype(np.float32)
+    cv2.imwrite(str(tmp_path / "rgb.tif"), rgb[..., ::-1])
+    cv2.imwrite(str(tmp_path / "rgba.tif"), rgba[..., [2, 1, 0, 3]])  # no ExtraSamples tag: alpha
+    cv2.imwrite(str(tmp_path / "gray.tif"), gray)
+    cv2.imwrite(str(tmp_path / "float.tif"), flt[..., ::-1])
+    capfd.readouterr()
+    got = {n: read_image(tmp_path / f"{n}.tif") for n in ("rgb", "rgba", "gray", "float")}
+    assert capfd.readouterr().err == ""
+    assert got["rgb"].bit_depth == 16 and np.array_equal(got["rgb"].pixels, rgb)
+    assert np.array_equal(got["rgba"].pixels, rgba[..., :3]) and np.array_equal(got["rgba"].alpha, rgba[..., 3])
+    assert got["gray"].bit_depth == 16 and np.array_equal(got["gray"].pixels, gray)
+    assert got["float"].pixels.dtype == np.float32 and np.array_equal(got["float"].pixels, flt)
+
+
+def test_tiff_extra_samples_premultiplied_alpha_and_unspecified(tmp_path):
+    """Associated (premultiplied) alpha is divided out, since everything downstream and every
+    writer uses straight alpha; an unspecified extra sample (a saved selection) is not alpha."""
+    rng = np.random.default_rng(0)
+    color = rng.integers(0, 256, (20, 30, 3)).astype(np.uint16)
+    alpha = np.full((20, 30), 255, np.uint16)
+    alpha[:, :15] = 128
+    alpha[0, 0] = 0
+    premul = (color * alpha[..., None] + 127) // 255
+    tifffile.imwrite(tmp_path / "assoc.tif", np.dstack([premul, alpha]).astype(np.uint8),
+                     photometric="rgb", extrasamples=["assocalpha"])
+    img = read_image(tmp_path / "assoc.tif")
+    seen = alpha > 0
+    assert np.abs(img.pixels.astype(int) - color)[seen].max() <= 1  # 8-bit rounding of the premultiply
+    assert np.array_equal(img.alpha, alpha.astype(np.uint8)) and (img.pixels[0, 0] == 0).all()
+    mask = np.zeros((20, 30), np.uint8)
+    mask[5:10] = 255
+    tifffile.imwrite(tmp_path / "sel.tif", np.dstack([color.astype(np.uint8), mask]),
+                     photometric="rgb", extrasamples=["unspecified"])
+    sel = read_image(tmp_path / "sel.tif")
+    assert sel.alpha is None and np.array_equal(sel.pixels, color.astype(np.uint8))
+
+
+def test_png_gamma_and_chromaticity_chunks_are_kept(tmp_path):
+    """gAMA/cHRM/sRGB tell viewers how to show the values: a restored copy keeps them (8 and 16 bit)."""
+    buf = io.BytesIO()
+    PILImage.fromarray(rand((12, 16, 3), 8)).save(buf, "PNG")
+    data = buf.getvalue()
+    chunk = lambda t, p: struct.pack(">I", len(p)) + t + p + struct.pack(">I", zlib.crc32(t + p) & 0xFFFFFFFF)  # noqa: E731
+    gama, chrm = struct.pack(">I", 100000), struct.pack(">8I", *range(31270, 31278))
+    (tmp_path / "g.png").write_bytes(data[:33] + chunk(b"gAMA", gama) + chunk(b"cHRM", chrm) + data[33:])
+    img = read_image(tmp_path / "g.png")
+    for depth in (8, 16):
+        out = encode_image(img, "PNG", bit_depth=depth)
+        found = {c[0]: out[c[1]:c[1] + c[2]] for c in iio._png_chunks(out)}
+        assert found[b"gAMA"] == gama and found[b"cHRM"] == chrm
+    assert PILImage.open(io.BytesIO(encode_image(img, "PNG"))).info["gamma"] == pytest.approx(1.0)

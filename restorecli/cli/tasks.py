@@ -39,6 +39,11 @@ Output = Annotated[Optional[str], typer.Option(
 BitDepth = Annotated[Optional[int], typer.Option(
     "--bit-depth", rich_help_panel=opt.OUT,
     help="8, 16 or 32 (float TIFF). Default: the input's depth.")]
+Quality = Annotated[Optional[int], typer.Option(
+    "--quality", rich_help_panel=opt.OUT, min=1, max=100,
+    help="JPEG quality, or lossy WebP at this quality. Default: a JPEG input's own quality (at "
+         "least 90) and chroma subsampling, else 95 with full chroma; WebP lossless, or lossy 95 "
+         "from a lossy input.")]
 Overwrite = Annotated[bool, typer.Option(
     "--overwrite", rich_help_panel=opt.OUT,
     help="Replace existing outputs (without it a folder run skips them, so a rerun resumes).")]
@@ -52,7 +57,8 @@ Sigma = Annotated[str, typer.Option(
 def run_task(task: str, inputs: list[str], output: str | None, model: str | None, weights: str | None,
              registry: Path | None, device: str, tile: str, tile_overlap: int, precision: str,
              bit_depth: int | None, overwrite: bool, max_pixels: int, quiet: bool, debug: bool,
-             sigma: str = "auto", compile: bool = False, ensemble: int | None = None) -> None:
+             sigma: str = "auto", compile: bool = False, ensemble: int | None = None,
+             quality: int | None = None) -> None:
     from ..batch import BatchRunner, image_suffixes, plan_jobs, preflight
     from ..restorer import Restorer
 
@@ -91,7 +97,7 @@ def run_task(task: str, inputs: list[str], output: str | None, model: str | None
     if mismatch and not quiet:
         err.print(f"warning: {mismatch}", soft_wrap=True, markup=False)
     runner = BatchRunner(restorer, bit_depth=bit_depth, max_pixels=max_pixels, overwrite=overwrite,
-                         console=err, quiet=quiet, debug=debug)
+                         console=err, quiet=quiet, debug=debug, quality=quality)
     result = runner.run(jobs)
     seconds = time.perf_counter() - started
     if not quiet:
@@ -136,6 +142,7 @@ def _signature(with_sigma: bool) -> inspect.Signature:
         ("compile", opt.Compile, False),
         ("ensemble", opt.Ensemble, None),
         ("bit_depth", BitDepth, None),
+        ("quality", Quality, None),
         ("overwrite", Overwrite, False),
         ("max_pixels", MaxPixels, 200_000_000),
         ("quiet", opt.Quiet, False),
