@@ -652,6 +652,8 @@ def _read_png(data: bytes, max_pixels: int | None) -> Image:
     exif, icc, extra, aux = _png_metadata(data, chunks)
 
     if bitdepth == 16:
+        if not all(ok for ctype, _, _, ok in chunks if ctype == b"IDAT"):  # before libpng prints its own line
+            raise ImageError("corrupt PNG data: an image data (IDAT) chunk fails its checksum")
         arr = _cv2_decode(data)
         if arr is None or arr.dtype != np.uint16 or arr.shape[:2] != (height, width):
             raise ImageError("corrupt PNG data: the 16-bit image could not be decoded")
