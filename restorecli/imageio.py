@@ -18,9 +18,10 @@ Formats and back ends
   alpha it does not read back.
 * TIFF: tifffile (8/16-bit unsigned and float32; gray, gray+alpha, RGB, RGBA,
   palette, contiguous or planar).  Compressions tifffile cannot decode without
-  the optional ``imagecodecs`` package (LZW, Deflate, JPEG, predictors) are read
-  by OpenCV (which keeps 16-bit and float samples); photometric interpretations
-  neither maps (CMYK, YCbCr, ...) fall back to Pillow.  Only an extra sample
+  the optional ``imagecodecs`` package (LZW, JPEG, ...) are read by OpenCV when
+  the samples are 16-bit or float and contiguous (Pillow would cut them to 8 bits),
+  otherwise by Pillow, as are photometric interpretations tifffile does not map
+  (CMYK, YCbCr, ...).  Only an extra sample
   tagged as alpha is alpha (premultiplied alpha is divided out); an unspecified
   one (a saved selection) is dropped.
   tifffile cannot write EXIF sub-IFDs, so this module appends them (see
@@ -975,8 +976,12 @@ def _tiff_via_opencv(data: bytes, page):
     """The first page through OpenCV's libtiff, which decodes LZW, Deflate, JPEG and the
     predictors that tifffile needs the optional ``imagecodecs`` for. Pillow, the other
     fallback, reduces 16-bit RGB(A) to 8 bits; OpenCV keeps 8/16-bit and float32 samples."""
-    if int(page.photometric) not in (1, 2):  # gray (min-is-black) or RGB; others: Pillow
-        raise _UnmappedTiff(f"photometric {int(page.photometric)}")
+    # Only where Pillow would lose depth: 16-bit or float, contiguous samples. 8-bit files go to
+    # Pillow (OpenCV reads them through libtiff's RGBA interface, which premultiplies alpha), and
+    # planar ones too (OpenCV reads the first plane as interleaved samples).
+    if (int(page.photometric) not in (1, 2) or int(page.bitspersample) <= 8
+            or int(page.planarconfig) != 1):
+        raise _UnmappedTiff("left to Pillow")
     arr = _cv2_decode(data)
     if (arr is None or arr.shape[:2] != (int(page.imagelength), int(page.imagewidth))
             or (1 if arr.ndim == 2 else arr.shape[2]) != int(page.samplesperpixel)):

@@ -642,7 +642,7 @@ def test_missing_file_and_directory(tmp_path):
 
 
 def test_corrupt_16bit_png_data(capfd):
-    """One error of ours, and no libpng line on stderr besides it."""
+    """A broken IDAT checksum: one error of ours, refused before libpng prints its own line."""
     data = bytearray(_valid("PNG16"))
     idat = data.index(b"IDAT")
     data[idat + 40 : idat + 80] = bytes(40)  # garbage inside the zlib stream, chunk structure intact

@@ -275,6 +275,7 @@ def test_hub_file_urls_read_as_hf_uris():
     assert parse_hf_uri(url) == HubRef("lab/repo", "sub/m.safetensors", "main")
     assert parse_hf_uri("https://hf.co/lab/repo/blob/v1.0/m.pth") == HubRef("lab/repo", "m.pth", "v1.0")
     assert parse_hf_uri("https://huggingface.co/lab/repo/resolve/refs%2Fpr%2F3/m.pkl").revision == "refs/pr/3"
+    assert parse_hf_uri("https://huggingface.co/lab/repo/resolve/v%2525/m.pkl").revision == "v%25"  # decoded once
     for bad in ("https://example.com/lab/repo/resolve/main/m.pth", "https://huggingface.co/lab/repo",
                 "https://huggingface.co/lab/repo/tree/main/m.pth"):
         with pytest.raises(WeightsError, match="not a Hub file URL"):

@@ -356,7 +356,7 @@ def _dpdd_labels(root: Path, samples: list[Sample]) -> list[Sample]:
                 import numpy as np
                 try:
                     idx = np.load(f, allow_pickle=False).astype(int).ravel()
-                except (OSError, ValueError, TypeError) as e:
+                except (OSError, ValueError, TypeError, EOFError) as e:
                     raise LayoutError(f"{f}: not an array of image indices ({e}); delete it to score "
                                       "without the indoor/outdoor groups") from None
                 if idx.size and (idx.min() < 1 or idx.max() > len(samples)):
