@@ -62,7 +62,7 @@ TASKS = {  # task -> synth kind
 def degrade_set(task: str, level: str, photos: dict[str, np.ndarray], seed: int,
                 generator: str = "ours", **params) -> dict[str, np.ndarray]:
     """The seeded uint8 degraded copies of the photos for one task, level and generator
-    (``params``: keyword arguments for the generator's function)."""
+    (``params``: keyword switches of a foreign generator, e.g. ``scene_gain=False`` for rain)."""
     ti, li = list(TASKS).index(task), ("light", "heavy", "wide").index(level)
     if generator == "ours":
         fn = synth.SYNTHS[TASKS[task]][0]

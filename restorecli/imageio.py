@@ -973,12 +973,11 @@ def _tiff_arrays(page):
 
 
 def _tiff_via_opencv(data: bytes, page):
-    """The first page through OpenCV's libtiff, which decodes LZW, Deflate, JPEG and the
-    predictors that tifffile needs the optional ``imagecodecs`` for. Pillow, the other
-    fallback, reduces 16-bit RGB(A) to 8 bits; OpenCV keeps 8/16-bit and float32 samples."""
-    # Only where Pillow would lose depth: 16-bit or float, contiguous samples. 8-bit files go to
-    # Pillow (OpenCV reads them through libtiff's RGBA interface, which premultiplies alpha), and
-    # planar ones too (OpenCV reads the first plane as interleaved samples).
+    """The first page through OpenCV's libtiff, which decodes the codecs (LZW, JPEG, ...)
+    tifffile needs the optional ``imagecodecs`` for, only where Pillow, the other fallback,
+    would lose depth: 16-bit or float samples, stored contiguously. 8-bit files stay with
+    Pillow (OpenCV reads them through libtiff's RGBA interface, which premultiplies alpha), as
+    do planar ones (OpenCV reads the first plane as interleaved samples)."""
     if (int(page.photometric) not in (1, 2) or int(page.bitspersample) <= 8
             or int(page.planarconfig) != 1):
         raise _UnmappedTiff("left to Pillow")

@@ -567,9 +567,10 @@ def _snow_layer(h: int, w: int, rng: np.random.Generator, radius: float, density
     pad = int(math.ceil(max((radius, *radii)) + streak)) + 3
     H, W = h + 2 * pad, w + 2 * pad
     n = int(rng.poisson(density * H * W))
-    m = _conv(_flake_seeds(H, W, rng, n if not radii else n // (len(radii) + 1)), _flake(radius, aspect, rng))
+    per_shape = n // (len(radii) + 1)
+    m = _conv(_flake_seeds(H, W, rng, per_shape), _flake(radius, aspect, rng))
     for r in radii:
-        m = np.maximum(m, _conv(_flake_seeds(H, W, rng, n // (len(radii) + 1)), _flake(r, aspect, rng)))
+        m = np.maximum(m, _conv(_flake_seeds(H, W, rng, per_shape), _flake(r, aspect, rng)))
     if soft > 0.2:
         m = cv2.GaussianBlur(m, (0, 0), soft)
     if streak > 1.0:

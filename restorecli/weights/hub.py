@@ -82,10 +82,10 @@ def _hf_uri_of_url(url: str) -> str:
     """``https://huggingface.co/owner/repo/{resolve,blob}/revision/path`` (what the Hub's file
     page and its download button give; also at ``HF_ENDPOINT``) as ``hf://owner/repo@revision/path``."""
     parts = urlsplit(url)
-    hosts = _HUB_HOSTS + (urlsplit(hub_endpoint()).netloc,)
+    hosts = {*_HUB_HOSTS, urlsplit(hub_endpoint()).netloc.lower()}
     raw = [p for p in parts.path.split("/") if p]
     segs = [unquote(p) for p in raw]
-    if parts.netloc.lower() not in {h.lower() for h in hosts} or len(segs) < 5 or segs[2] not in ("resolve", "blob"):
+    if parts.netloc.lower() not in hosts or len(segs) < 5 or segs[2] not in ("resolve", "blob"):
         raise HubAddressError(f"{url}: not a Hub file URL; expected https://huggingface.co/owner/repo/"
                               "resolve/revision/path/to/file (or hf://owner/repo[@revision]/path/to/file)")
     rev = raw[3]  # still percent-encoded, as parse_hf_uri expects (it decodes once)
