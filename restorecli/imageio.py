@@ -901,14 +901,17 @@ def _read_tiff(data: bytes, max_pixels: int | None) -> Image:
             raise
         except Exception as exc:  # codec missing (no imagecodecs) or layout not mapped
             try:
-                pixels, alpha, converted = _tiff_via_opencv(data, page)
+                pixels, alpha, converted = _tiff_via_opencv(data, page, orientation)
+                orientation = 1  # OpenCV's TIFF decoder turns the pixels upright itself
             except ImageFormatError:
                 raise
             except Exception:
                 try:
-                    pixels, alpha, converted = _tiff_via_pillow(data, width * height)
+                    pixels, alpha, converted, oriented = _tiff_via_pillow(data, width * height)
                 except Exception:
                     raise _decode_error("TIFF", exc) from exc
+                if oriented:
+                    orientation = 1
     if converted:
         extra["source_mode"] = converted
         icc = None
@@ -972,17 +975,19 @@ def _tiff_arrays(page):
     return _tiff_samples(arr, page)
 
 
-def _tiff_via_opencv(data: bytes, page):
+def _tiff_via_opencv(data: bytes, page, orientation: int):
     """The first page through OpenCV's libtiff, which decodes the codecs (LZW, JPEG, ...)
     tifffile needs the optional ``imagecodecs`` for, only where Pillow, the other fallback,
     would lose depth: 16-bit or float samples, stored contiguously. 8-bit files stay with
     Pillow (OpenCV reads them through libtiff's RGBA interface, which premultiplies alpha), as
-    do planar ones (OpenCV reads the first plane as interleaved samples)."""
+    do planar ones (OpenCV reads the first plane as interleaved samples). OpenCV applies the
+    Orientation tag (even with IMREAD_UNCHANGED): the pixels come back upright."""
     if (int(page.photometric) not in (1, 2) or int(page.bitspersample) <= 8
             or int(page.planarconfig) != 1):
         raise _UnmappedTiff("left to Pillow")
     arr = _cv2_decode(data)
-    if (arr is None or arr.shape[:2] != (int(page.imagelength), int(page.imagewidth))
+    upright = (int(page.imagelength), int(page.imagewidth))[::1 if orientation < 5 else -1]
+    if (arr is None or arr.shape[:2] != upright
             or (1 if arr.ndim == 2 else arr.shape[2]) != int(page.samplesperpixel)):
         raise _UnmappedTiff("OpenCV could not decode it as stored")
     if arr.ndim == 3 and arr.shape[2] in (3, 4):
@@ -1054,12 +1059,15 @@ def _unpremultiply(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def _tiff_via_pillow(data: bytes, n_pixels: int):
+    """(pixels, alpha, converted, oriented): ``oriented`` when Pillow already turned the
+    pixels upright, as its libtiff decoder (LZW, JPEG) does, dropping the Orientation tag."""
     from PIL import TiffImagePlugin
 
     with _pillow_allows(n_pixels):
         im = TiffImagePlugin.TiffImageFile(io.BytesIO(data))
+        tagged = 274 in im.tag_v2
         im.load()
-    return _pil_to_arrays(im)
+    return (*_pil_to_arrays(im), tagged and 274 not in im.tag_v2)
 
 
 # --------------------------------------------------------------------------- writing

@@ -527,6 +527,27 @@ def test_tiff_orientation_tag_is_honoured():
         assert 274 not in t.pages[0].tags or t.pages[0].tags[274].value == 1
 
 
+@pytest.mark.parametrize("orientation", range(2, 9))
+def test_compressed_tiff_orientation_applied_once(orientation):
+    """LZW and JPEG TIFFs go through a decoder that may turn the pixels upright itself (Pillow's
+    libtiff for 8 bits, OpenCV for 16); the Orientation tag must still be applied exactly once."""
+    stored = _marked(32, 48)
+    for compression in ("tiff_lzw", "jpeg"):
+        img = read_image(pil_bytes(stored, "TIFF", compression=compression, tiffinfo={274: orientation}))
+        assert np.abs(img.pixels.astype(int) - _pillow_upright(stored, orientation)).mean() < 8, compression
+    gray16 = np.zeros((8, 12), np.uint16)
+    gray16[:2, :3], gray16[0, 0] = 60000, 30000   # a corner mark that tells every orientation apart
+    img = read_image(pil_bytes(gray16, "TIFF", compression="tiff_lzw", tiffinfo={274: orientation}))
+    assert img.bit_depth == 16
+    np.testing.assert_array_equal(img.pixels, _pillow_upright(gray16, orientation))
+
+
+def _pillow_upright(stored, orientation):
+    """``stored`` as Pillow's exif_transpose displays it under ``orientation``."""
+    data = pil_bytes(stored, "PNG", exif=b"Exif\0\0" + exif_blob(orientation))
+    return np.asarray(ImageOps.exif_transpose(PILImage.open(io.BytesIO(data))))
+
+
 def test_xmp_orientation_reset():
     xmp = b'<x:xmpmeta><rdf:Description tiff:Orientation="6" tiff:Make="X"/></x:xmpmeta>'
     img = Image(rand((H, W, 3), 8), extra={"xmp": xmp})
