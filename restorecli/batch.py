@@ -315,6 +315,7 @@ class BatchRunner:
         self.quiet = quiet
         self.debug = debug
         self._overlap_noted = False
+        self._quality_noted = False
 
     def _say(self, message: str) -> None:
         if self.console is not None:
@@ -400,6 +401,11 @@ class BatchRunner:
             check_output_alpha(out_format)
         if self.bit_depth is not None:  # stdout's format is the input's: known only now
             check_output_depth(out_format, self.bit_depth)
+        if (self.quality is not None and out_format not in ("JPEG", "WEBP") and not self.quiet
+                and not self._quality_noted):
+            self._quality_noted = True  # a folder of mixed formats: said once, not per file
+            self._say(f"note: --quality applies to JPEG and WebP outputs; {out_format} is written "
+                      f"losslessly ({job.display})")
         if img.pixels.dtype.kind == "f" and not self.quiet:
             share = out_of_range_share(img.pixels)
             if share:

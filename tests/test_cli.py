@@ -81,6 +81,12 @@ def test_quality_sets_jpeg_and_lossy_webp_output(photo_png, dehaze_weights, tmp_
     assert sizes["q40.jpg"] < sizes["q95.jpg"] and sizes["q40.webp"] < sizes["ll.webp"]
     r = runner.invoke(app, ["dehaze", str(photo_png), "--quality", "0"])
     assert r.exit_code == 2 and "--quality" in r.stderr
+    # PNG is lossless: the option does nothing there, and the run says so once, without failing
+    r = invoke("dehaze", photo_png, "-o", tmp_path / "q40.png", "--weights", dehaze_weights, "--quality", "40")
+    assert r.exit_code == 0 and (tmp_path / "q40.png").exists()
+    assert r.stderr.count("note: --quality applies to JPEG and WebP outputs; PNG is written losslessly") == 1
+    r = invoke("dehaze", photo_png, "-o", tmp_path / "q41.jpg", "--weights", dehaze_weights, "--quality", "41")
+    assert r.exit_code == 0 and "--quality" not in r.stderr
 
 
 def test_explicit_output_file_and_format(photo_png, dehaze_weights, tmp_path):

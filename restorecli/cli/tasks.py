@@ -43,7 +43,7 @@ Quality = Annotated[Optional[int], typer.Option(
     "--quality", rich_help_panel=opt.OUT, min=1, max=100,
     help="JPEG quality, or lossy WebP at this quality. Default: a JPEG input's own quality (at "
          "least 90) and chroma subsampling, else 95 with full chroma; WebP lossless, or lossy 95 "
-         "from a lossy input.")]
+         "from a lossy input. PNG, TIFF and BMP are lossless and ignore it.")]
 Overwrite = Annotated[bool, typer.Option(
     "--overwrite", rich_help_panel=opt.OUT,
     help="Replace existing outputs (without it a folder run skips them, so a rerun resumes).")]
