@@ -276,8 +276,24 @@ def test_hub_file_urls_read_as_hf_uris():
     assert parse_hf_uri("https://hf.co/lab/repo/blob/v1.0/m.pth") == HubRef("lab/repo", "m.pth", "v1.0")
     assert parse_hf_uri("https://huggingface.co/lab/repo/resolve/refs%2Fpr%2F3/m.pkl").revision == "refs/pr/3"
     assert parse_hf_uri("https://huggingface.co/lab/repo/resolve/v%2525/m.pkl").revision == "v%25"  # decoded once
+    # a pull request's revision written out, as the Hub also serves it
+    assert parse_hf_uri("https://huggingface.co/lab/repo/resolve/refs/pr/3/sub/m.pkl") == HubRef(
+        "lab/repo", "sub/m.pkl", "refs/pr/3")
     for bad in ("https://example.com/lab/repo/resolve/main/m.pth", "https://huggingface.co/lab/repo",
                 "https://huggingface.co/lab/repo/tree/main/m.pth"):
+        with pytest.raises(WeightsError, match="not a Hub file URL"):
+            parse_hf_uri(bad)
+
+
+def test_hub_file_urls_at_an_endpoint_under_a_path(monkeypatch):
+    """A mirror served under a path (HF_ENDPOINT=https://mirror.lab/hf): its file URLs carry the
+    prefix before owner/repo; the same host without the prefix is not that Hub."""
+    monkeypatch.setenv("HF_ENDPOINT", "https://Mirror.lab/hf/")
+    url = "https://mirror.lab/hf/lab/repo/resolve/v2/sub/m.safetensors"
+    assert parse_hf_uri(url) == HubRef("lab/repo", "sub/m.safetensors", "v2")
+    assert parse_hf_uri("https://huggingface.co/lab/repo/blob/main/m.pth") == HubRef("lab/repo", "m.pth", "main")
+    for bad in ("https://mirror.lab/other/lab/repo/resolve/v2/m.safetensors",
+                "https://mirror.lab/lab/repo/resolve/v2/m.safetensors"):
         with pytest.raises(WeightsError, match="not a Hub file URL"):
             parse_hf_uri(bad)
 

@@ -81,15 +81,21 @@ def is_hub_address(text: str) -> bool:
 def _hf_uri_of_url(url: str) -> str:
     """``https://huggingface.co/owner/repo/{resolve,blob}/revision/path`` (what the Hub's file
     page and its download button give; also at ``HF_ENDPOINT``) as ``hf://owner/repo@revision/path``."""
-    parts = urlsplit(url)
-    hosts = {*_HUB_HOSTS, urlsplit(hub_endpoint()).netloc.lower()}
+    parts, endpoint = urlsplit(url), urlsplit(hub_endpoint())
     raw = [p for p in parts.path.split("/") if p]
+    if parts.netloc.lower() == endpoint.netloc.lower():
+        prefix = [p for p in endpoint.path.split("/") if p]   # an endpoint served under a path
+        raw = raw[len(prefix):] if raw[:len(prefix)] == prefix else []
+    elif parts.netloc.lower() not in _HUB_HOSTS:
+        raw = []
     segs = [unquote(p) for p in raw]
-    if parts.netloc.lower() not in hosts or len(segs) < 5 or segs[2] not in ("resolve", "blob"):
+    if len(segs) < 5 or segs[2] not in ("resolve", "blob"):
         raise HubAddressError(f"{url}: not a Hub file URL; expected https://huggingface.co/owner/repo/"
                               "resolve/revision/path/to/file (or hf://owner/repo[@revision]/path/to/file)")
-    rev = raw[3]  # still percent-encoded, as parse_hf_uri expects (it decodes once)
-    return f"hf://{segs[0]}/{segs[1]}@{rev}/" + "/".join(segs[4:])
+    rev, path = raw[3], segs[4:]  # the revision still percent-encoded: parse_hf_uri decodes it once
+    if segs[3] == "refs" and len(segs) >= 7 and segs[4] in ("pr", "convert"):
+        rev, path = "%2F".join(raw[3:6]), segs[6:]   # refs/pr/3 written out, as the Hub accepts it
+    return f"hf://{segs[0]}/{segs[1]}@{rev}/" + "/".join(path)
 
 
 def parse_hf_uri(uri: str) -> HubRef:
