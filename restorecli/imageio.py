@@ -642,6 +642,39 @@ def _png_metadata(data: bytes, chunks) -> tuple[bytes | None, bytes | None, dict
     return exif, icc, extra, {"trns": trns}
 
 
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _png_idat_problem(data: bytes, chunks) -> str | None:
+    """What is wrong with the image data's zlib stream (None if it inflates to exactly the
+    filtered rows IHDR announces), found by inflating it in 1-MB pieces and counting."""
+    width, height, bitdepth, colortype, _, _, interlace = struct.unpack_from(">IIBBBBB", data, chunks[0][1])
+    bits = _PNG_CHANNELS.get(colortype, 4) * bitdepth
+    passes = _ADAM7 if interlace == 1 else ((0, 0, 1, 1),)
+    expected = 0
+    for x0, y0, dx, dy in passes:
+        w, h = -(-(width - x0) // dx), -(-(height - y0) // dy)
+        if w > 0 and h > 0:
+            expected += h * (1 + -(-(w * bits) // 8))   # a filter byte, then the row's bytes
+    d, total = zlib.decompressobj(), 0
+    try:
+        for ctype, start, length, _ in chunks:
+            if ctype != b"IDAT":
+                continue
+            pending = data[start:start + length]
+            while pending and not d.eof:
+                total += len(d.decompress(pending, 1 << 20))
+                pending = d.unconsumed_tail
+        while not d.eof and d.unconsumed_tail:
+            total += len(d.decompress(d.unconsumed_tail, 1 << 20))
+    except zlib.error as e:
+        return f"the image data does not decompress ({e})"
+    if total < expected or not d.eof:
+        return f"the image data ends early ({total:,} of {expected:,} bytes)"
+    return None
+
+
 def _read_png(data: bytes, max_pixels: int | None) -> Image:
     chunks = _png_chunks(data)
     if chunks[0][0] != b"IHDR" or chunks[0][2] != 13:
@@ -653,8 +686,12 @@ def _read_png(data: bytes, max_pixels: int | None) -> Image:
     exif, icc, extra, aux = _png_metadata(data, chunks)
 
     if bitdepth == 16:
-        if not all(ok for ctype, _, _, ok in chunks if ctype == b"IDAT"):  # before libpng prints its own line
+        # checked here, before libpng (inside OpenCV) prints its own line on stderr
+        if not all(ok for ctype, _, _, ok in chunks if ctype == b"IDAT"):
             raise ImageError("corrupt PNG data: an image data (IDAT) chunk fails its checksum")
+        problem = _png_idat_problem(data, chunks)
+        if problem:
+            raise ImageError(f"corrupt PNG data: {problem}")
         arr = _cv2_decode(data)
         if arr is None or arr.dtype != np.uint16 or arr.shape[:2] != (height, width):
             raise ImageError("corrupt PNG data: the 16-bit image could not be decoded")

@@ -673,6 +673,30 @@ def test_corrupt_16bit_png_data(capfd):
     assert capfd.readouterr().err == ""
 
 
+@pytest.mark.parametrize("damage", ["garbage", "short"])
+def test_corrupt_16bit_png_stream_with_valid_checksums(capfd, damage):
+    """The IDAT checksum recomputed over damaged data (what a careless tool writes), or a zlib
+    stream that ends before the last row: refused by us, before libpng prints its own line."""
+    import struct
+    import zlib
+
+    data = _valid("PNG16")
+    idat = data.index(b"IDAT")
+    length = struct.unpack(">I", data[idat - 4:idat])[0]
+    payload = bytearray(data[idat + 4:idat + 4 + length])
+    if damage == "garbage":
+        payload[len(payload) // 3:len(payload) // 3 + 12] = b"\xff" * 12
+    else:
+        payload = bytearray(zlib.compress(zlib.decompress(bytes(payload))[:-7]))
+    chunk = struct.pack(">I", len(payload)) + b"IDAT" + payload
+    chunk += struct.pack(">I", zlib.crc32(chunk[4:]) & 0xFFFFFFFF)
+    broken = data[:idat - 4] + chunk + data[idat + 8 + length:]
+    capfd.readouterr()
+    with pytest.raises(ImageError, match="corrupt PNG data: the image data (does not decompress|ends early)"):
+        read_image(broken)
+    assert capfd.readouterr().err == ""
+
+
 # --------------------------------------------------------------------------- max_pixels
 
 FORMATS_FOR_LIMIT = ["PNG", "PNG16", "JPEG", "TIFF", "WEBP", "BMP"]
