@@ -68,6 +68,7 @@ import io
 import os
 import re
 import struct
+import sys
 import tempfile
 import threading
 import warnings
@@ -382,6 +383,28 @@ def _pillow_allows(n_pixels: int):
             yield
         finally:
             PILImage.MAX_IMAGE_PIXELS = saved
+
+
+@contextlib.contextmanager
+def _stderr_to_null():
+    """File descriptor 2 sent to the null device for the block: C libraries that print their
+    own errors (Pillow's libtiff) would add a second line to the one-line error we raise."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no usable fd 2 (embedded, closed): nothing to hide
+        yield
+        return
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 2)
+        finally:
+            os.close(null)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _decode_error(fmt: str, exc: BaseException) -> ImageError:
@@ -946,6 +969,9 @@ def _read_tiff(data: bytes, max_pixels: int | None) -> Image:
                 try:
                     pixels, alpha, converted, oriented = _tiff_via_pillow(data, width * height)
                 except Exception:
+                    if "imagecodecs" in str(exc):  # tifffile's codec is missing; the others failed on the data
+                        raise ImageError(f"corrupt TIFF data: its {_tiff_compression_name(page)}-compressed "
+                                         "image data could not be decoded") from exc
                     raise _decode_error("TIFF", exc) from exc
                 if oriented:
                     orientation = 1
@@ -1023,6 +1049,11 @@ def _tiff_via_opencv(data: bytes, page, orientation: int):
             or int(page.planarconfig) != 1):
         raise _UnmappedTiff("left to Pillow")
     arr = _cv2_decode(data)
+    if arr is None and int(page.compression) in _OPENCV_TIFF_CODECS:
+        # a codec OpenCV's libtiff has: the data is damaged (Pillow's libtiff would fail the same
+        # way, and lose the depth where it did not)
+        raise ImageError(f"corrupt TIFF data: its {_tiff_compression_name(page)}-compressed image data "
+                         "could not be decoded")
     upright = (int(page.imagelength), int(page.imagewidth))[::1 if orientation < 5 else -1]
     if (arr is None or arr.shape[:2] != upright
             or (1 if arr.ndim == 2 else arr.shape[2]) != int(page.samplesperpixel)):
@@ -1030,6 +1061,15 @@ def _tiff_via_opencv(data: bytes, page, orientation: int):
     if arr.ndim == 3 and arr.shape[2] in (3, 4):
         arr = arr[..., [2, 1, 0] + ([3] if arr.shape[2] == 4 else [])]  # BGR(A) -> RGB(A)
     return _tiff_samples(arr, page)
+
+
+# TIFF compressions OpenCV's bundled libtiff decodes: none, LZW, JPEG, Adobe Deflate, PackBits, Deflate
+_OPENCV_TIFF_CODECS = (1, 5, 7, 8, 32773, 32946)
+
+
+def _tiff_compression_name(page) -> str:
+    names = {5: "LZW", 7: "JPEG", 8: "Deflate", 32773: "PackBits", 32946: "Deflate"}
+    return names.get(int(page.compression), f"compression {int(page.compression)}")
 
 
 # ExtraSamples: 0 unspecified (e.g. a saved selection, not transparency), 1 associated
@@ -1100,7 +1140,7 @@ def _tiff_via_pillow(data: bytes, n_pixels: int):
     pixels upright, as its libtiff decoder (LZW, JPEG) does, dropping the Orientation tag."""
     from PIL import TiffImagePlugin
 
-    with _pillow_allows(n_pixels):
+    with _pillow_allows(n_pixels), _stderr_to_null():  # libtiff prints its own errors there
         im = TiffImagePlugin.TiffImageFile(io.BytesIO(data))
         tagged = 274 in im.tag_v2
         im.load()

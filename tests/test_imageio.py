@@ -890,6 +890,28 @@ def test_lzw_tiff_keeps_16_bit_and_float_samples_without_imagecodecs(tmp_path, c
     assert got["float"].pixels.dtype == np.float32 and np.array_equal(got["float"].pixels, flt)
 
 
+@pytest.mark.parametrize("depth", [8, 16])
+def test_damaged_lzw_tiff_is_one_error_of_ours(capfd, depth):
+    """Damaged LZW data (tifffile needs imagecodecs for it; OpenCV and Pillow's libtiff fail on
+    it): one line that says the data is damaged, not that a package is missing, and no libtiff
+    line on stderr."""
+    import cv2
+
+    ramp = np.linspace(0, 65535, 64 * 96).reshape(64, 96).astype(np.uint16)
+    rgb = np.dstack([ramp, ramp[::-1], ramp[:, ::-1]])
+    if depth == 16:
+        data = bytearray(cv2.imencode(".tiff", rgb)[1].tobytes())   # OpenCV writes LZW
+    else:
+        data = bytearray(pil_bytes((rgb >> 8).astype(np.uint8), "TIFF", compression="tiff_lzw"))
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as t:
+        start = t.pages[0].dataoffsets[0] + t.pages[0].databytecounts[0] // 3
+    data[start:start + 16] = b"\xfe" * 16
+    capfd.readouterr()
+    with pytest.raises(ImageError, match="^corrupt TIFF data: its LZW-compressed image data could not be decoded$"):
+        read_image(bytes(data))
+    assert capfd.readouterr().err == ""
+
+
 def test_tiff_extra_samples_premultiplied_alpha_and_unspecified(tmp_path):
     """Associated (premultiplied) alpha is divided out, since everything downstream and every
     writer uses straight alpha; an unspecified extra sample (a saved selection) is not alpha."""
