@@ -385,26 +385,31 @@ def _pillow_allows(n_pixels: int):
             PILImage.MAX_IMAGE_PIXELS = saved
 
 
+class _CapturedStderr:
+    text = ""
+
+
 @contextlib.contextmanager
-def _stderr_to_null():
-    """File descriptor 2 sent to the null device for the block: C libraries that print their
-    own errors (Pillow's libtiff) would add a second line to the one-line error we raise."""
+def _stderr_captured():
+    """File descriptor 2 redirected to a temporary file for the block; what C libraries printed
+    there (libjpeg's warnings, libtiff's errors) is then ``.text``, for us to report in one line
+    or drop, instead of stray lines around our own message."""
+    captured = _CapturedStderr()
     try:
         sys.stderr.flush()
         saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):  # no usable fd 2 (embedded, closed): nothing to hide
-        yield
+    except (OSError, ValueError, AttributeError):  # no usable fd 2 (embedded, closed): nothing to catch
+        yield captured
         return
-    try:
-        null = os.open(os.devnull, os.O_WRONLY)
+    with tempfile.TemporaryFile() as sink:
         try:
-            os.dup2(null, 2)
+            os.dup2(sink.fileno(), 2)
+            yield captured
         finally:
-            os.close(null)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured.text = sink.read(4096).decode("utf-8", "replace").strip()
 
 
 def _decode_error(fmt: str, exc: BaseException) -> ImageError:
@@ -815,13 +820,36 @@ def _read_jpeg(data: bytes, max_pixels: int | None) -> Image:
     sampling = JpegImagePlugin.get_sampling(im)
     if sampling in (0, 1, 2):
         extra["jpeg_subsampling"] = sampling
-    with _pillow_allows(im.size[0] * im.size[1]):
-        im.load()
+    im = _load_jpeg(im, data)
     pixels, alpha, converted = _pil_to_arrays(im)
     if converted:
         extra["source_mode"] = converted
         icc = None  # it described the CMYK/YCbCr data, not our RGB
     return _finish(pixels, alpha, "JPEG", 8, exif, icc, extra, _exif_orientation(exif))
+
+
+def _load_jpeg(im, data: bytes):
+    """``im`` loaded. A file that ends where only its end marker (EOI) is missing, as some
+    cameras and tools write them, is decoded with the marker added if libjpeg then finds every
+    scan complete; one cut inside its image data stays truncated. Pillow's libjpeg keeps its
+    warnings to itself, so OpenCV's, which prints "premature end of data segment", judges."""
+    from PIL import JpegImagePlugin
+
+    with _pillow_allows(im.size[0] * im.size[1]):
+        try:
+            im.load()
+            return im
+        except OSError as exc:
+            if data.endswith(b"\xff\xd9") or "truncated" not in str(exc):
+                raise
+            completed = data + b"\xff\xd9"
+            with _stderr_captured() as said:
+                whole = _cv2_decode(completed) is not None
+            if not whole or said.text:
+                raise
+            im = JpegImagePlugin.JpegImageFile(io.BytesIO(completed))
+            im.load()
+            return im
 
 
 # ---- WebP
@@ -1140,7 +1168,7 @@ def _tiff_via_pillow(data: bytes, n_pixels: int):
     pixels upright, as its libtiff decoder (LZW, JPEG) does, dropping the Orientation tag."""
     from PIL import TiffImagePlugin
 
-    with _pillow_allows(n_pixels), _stderr_to_null():  # libtiff prints its own errors there
+    with _pillow_allows(n_pixels), _stderr_captured():  # libtiff prints its own errors: dropped
         im = TiffImagePlugin.TiffImageFile(io.BytesIO(data))
         tagged = 274 in im.tag_v2
         im.load()

@@ -618,8 +618,11 @@ def _valid(fmt):
 @pytest.mark.parametrize("keep", [0.05, 0.5, 0.9, 0.999])
 def test_truncated_files_raise(fmt, keep, tmp_path):
     data = _valid(fmt)
+    n = int(len(data) * keep)
+    if fmt == "JPEG":  # without only its 2-byte end marker a JPEG is whole (test_jpeg_missing_only_...)
+        n = min(n, len(data) - 3)
     p = tmp_path / "cut.img"
-    p.write_bytes(data[: int(len(data) * keep)])
+    p.write_bytes(data[:n])
     with pytest.raises(iio.ImageTruncatedError) as ei:
         read_image(p)
     msg = str(ei.value)
@@ -634,6 +637,22 @@ def test_truncated_jpeg_is_an_error_not_grey():
     with pytest.raises(iio.ImageTruncatedError, match="truncated JPEG"):
         read_image(data[: len(data) - 200])
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_jpeg_missing_only_its_end_marker_is_read(capfd, progressive):
+    """Some cameras and tools leave out the final EOI marker: every scan is there, so the image
+    is read as with it; one byte less of image data is still a truncated file."""
+    data = pil_bytes(rand((48, 64, 3), 8), "JPEG", quality=90, progressive=progressive)
+    assert data.endswith(b"\xff\xd9")
+    whole = read_image(data)
+    for cut in (data[:-2], data[:-1]):
+        np.testing.assert_array_equal(read_image(cut).pixels, whole.pixels)
+    capfd.readouterr()
+    for cut in (3, 40):
+        with pytest.raises(iio.ImageTruncatedError, match="truncated JPEG"):
+            read_image(data[:-cut])
+    assert capfd.readouterr().err == ""   # libjpeg's own warning is not let through
 
 
 @pytest.mark.parametrize("data,cls,needle", [
