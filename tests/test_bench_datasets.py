@@ -711,6 +711,12 @@ def test_prenet_rain100_copies_are_found_from_any_folder_above_them(tmp_path):
             found = find_samples(get_dataset(name), root)
             assert [s.input_path.parent.parent.name for s in found] == [folder, folder]
             assert [s.target_path.name for s in found] == ["norain-001.png", "norain-002.png"]
+    # the two sets share every file name: the folder given for the other one is refused, by name
+    for name, folder, other in (("rain100l", "Rain100H", "rain100h"), ("rain100h", "Rain100L", "rain100l")):
+        for root in (tmp_path / "datasets" / "test" / folder, tmp_path / "datasets" / "test" / folder / "rainy"):
+            result = CliRunner().invoke(app, ["bench", "-d", name, "-r", str(root), "-p", str(tmp_path / "p")])
+            assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+            assert f"inside {folder}/" in result.output and f"--dataset {other}" in result.output
 
 
 def test_sots_indoor_and_outdoor_are_not_scored_as_each_other(tmp_path):

@@ -10,6 +10,7 @@ expected trees.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
@@ -431,11 +432,8 @@ def _derain_jorder(light_or_heavy: str) -> Callable[[Path], list[Sample] | None]
     """JORDER's release (Yang et al., CVPR 2017): ``rain_data_test_<Light|Heavy>/rain/X2/norain-Nx2.png``
     with ``norain/norain-N.png``; Rain100L is the Light set, Rain100H the Heavy one."""
     folder = f"rain_data_test_{light_or_heavy}"
-    other = "rain_data_test_" + ("heavy" if light_or_heavy == "Light" else "light")
 
     def find(root: Path) -> list[Sample] | None:
-        if root.name.lower() == other:  # Rain100L's folder given for Rain100H, or the reverse
-            return None
         for b in ("", folder):
             base = _path(root, b)
             rain, norain = _child(base, "rain"), _child(base, "norain")
@@ -477,7 +475,21 @@ def _derain_prenet(names: tuple[str, ...]) -> Callable[[Path], list[Sample] | No
 
 
 def _derain(names: tuple[str, ...], light_or_heavy: str) -> tuple[Layout, ...]:
-    return (
+    # Rain100L and Rain100H share every file name in every release: only the folders tell them
+    # apart, so a root inside the other set's folder is refused before it is scored as this one.
+    other, other_key = ("Rain100H", "heavy") if light_or_heavy == "Light" else ("Rain100L", "light")
+    other_folders = {other.lower(), f"rain_data_test_{other_key}"}
+
+    def not_the_other(find: Callable[[Path], list[Sample] | None]) -> Callable[[Path], list[Sample] | None]:
+        def guarded(root: Path) -> list[Sample] | None:
+            inside = [p for p in root.resolve().parts if p.lower() in other_folders]
+            if inside:
+                raise LayoutError(f"--root {root}: it is inside {inside[-1]}/, {other}'s folder; "
+                                  f"use --dataset {other.lower()}")
+            return find(root)
+        return guarded
+
+    layouts = (
         _restormer(names),
         Layout(tree=f"ROOT/  (rain_data_test_{light_or_heavy}, or the folder holding it)\n"
                     "├── rain/X2/   norain-1x2.png ...\n└── norain/    norain-1.png ...",
@@ -487,6 +499,7 @@ def _derain(names: tuple[str, ...], light_or_heavy: str) -> tuple[Layout, ...]:
                source=f"{names[0]} as distributed by PReNet (rainy/rain-N, norain-N)",
                find=_derain_prenet(names)),
     )
+    return tuple(dataclasses.replace(layout, find=not_the_other(layout.find)) for layout in layouts)
 
 
 def _desnow_pairs(root: Path, bases: tuple[str, ...]) -> list[Sample] | None:
