@@ -456,6 +456,24 @@ def test_a_missing_prediction_is_never_taken_from_another_input(tmp_path):
     assert result.exit_code == 1 and [f["path"] for f in data["failed"]] == [gone]
 
 
+def test_a_deeper_predictions_tree_must_lead_to_the_roots_own_folder(tmp_path):
+    """Bench one scene (--root .../test/GOPR0384_11_00): outputs of a run on a folder above it
+    (test/GOPR0384_11_00/blur/x.png) are its own, another scene's (GOPR0410_11_00/blur/x.png)
+    are not, though the file names are the same."""
+    rng = np.random.default_rng(0)
+    root, pairs, _, _ = build_gopro(tmp_path / "data", rng)
+    scene = root / "test" / "GOPR0384_11_00"
+    for name, scenes in (("mine", ("GOPR0384_11_00", "GOPR0410_11_00")), ("other", ("GOPR0410_11_00",))):
+        for rel, tgt in pairs.items():
+            if Path(rel).parts[1] in scenes:
+                save(tmp_path / name / rel, load(root / tgt))
+    result, data = bench_json(scene, tmp_path / "mine", tmp_path / "m.json")
+    assert result.exit_code == 0 and data["count"] == 2
+    result, data = bench_json(scene, tmp_path / "other", tmp_path / "o.json")
+    assert result.exit_code == 1 and data["count"] == 0
+    assert [f["path"] for f in data["failed"]] == ["blur/000001.png", "blur/000002.png"]
+
+
 def test_a_flat_predictions_folder_is_used_only_where_names_are_unique(tmp_path):
     rng = np.random.default_rng(0)
     root, pairs, _, _ = build_sots_outdoor(tmp_path / "sots", rng)

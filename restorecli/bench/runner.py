@@ -221,9 +221,18 @@ class Predictions:
     000002.png`` is missing, ``GOPR0385_11_01/blur/000002.png`` is never scored in its place.
     """
 
-    def __init__(self, root: str | Path, rels: list[str] | None = None):
+    def __init__(self, root: str | Path, rels: list[str] | None = None, dataset_root: Path | None = None):
         from ..imageio import IMAGE_SUFFIXES
         self.root = Path(root).expanduser()
+        # Folders a deeper predicted tree may add before an input's own: the dataset root's own
+        # path, from some level (a run on GOPRO_Large/ wrote test/GOPR0384_11_00/blur/x.png for
+        # the root GOPRO_Large/test/GOPR0384_11_00); None: any (the root is not known).
+        self.root_tails: set[tuple[str, ...]] | None = None
+        if dataset_root is not None:
+            self.root_tails = set()
+            for path in (os.path.abspath(dataset_root), os.path.realpath(dataset_root)):
+                parts = Path(path).parts[1:]
+                self.root_tails.update(parts[k:] for k in range(len(parts) + 1))
         if not self.root.is_dir():
             raise UsageError(f"--predictions {self.root}: not a directory")
         suffixes = {s.lower() for s in IMAGE_SUFFIXES}
@@ -257,7 +266,8 @@ class Predictions:
 
     def _fits(self, stem: str, folders: tuple[str, ...]) -> list[tuple[str, ...]]:
         """Folders of the predicted images named ``stem`` that fit an input in ``folders``."""
-        found = list(self.by_tail.get((stem, folders), []))  # deeper trees ending in the input's folders
+        found = [f for f in self.by_tail.get((stem, folders), [])   # deeper trees ending in the input's folders
+                 if self.root_tails is None or f[:len(f) - len(folders)] in self.root_tails]
         for k in range(1, len(folders) + 1):  # shallower trees: a tail of the input's folders
             if (stem, folders[k:]) in self.files:
                 found.append(folders[k:])
@@ -367,7 +377,8 @@ def run_bench(spec: DatasetSpec, samples: list[Sample], *, restorer=None, predic
     if restorer is not None:
         report.model = restorer.describe() if hasattr(restorer, "describe") else type(restorer).__name__
         report.model_name = getattr(getattr(restorer, "spec", None), "name", None) or report.model
-    preds = Predictions(predictions, [s.rel for s in dataset]) if predictions is not None else None
+    preds = (Predictions(predictions, [s.rel for s in dataset], dataset_root=_dataset_root(dataset))
+             if predictions is not None else None)
     save_root = Path(save).expanduser() if save is not None else None
     known = user_error_types()
     warmed = False
@@ -411,6 +422,17 @@ def run_bench(spec: DatasetSpec, samples: list[Sample], *, restorer=None, predic
             if on_image:
                 on_image(sample, None, failure)
     return report
+
+
+def _dataset_root(samples: list[Sample]) -> Path | None:
+    """The folder the samples' relative paths start from (None when no input file shows it)."""
+    for s in samples:
+        if s.input_path is not None:
+            rel = PurePosixPath(s.rel).parts
+            parts = Path(s.input_path).parts
+            if len(parts) > len(rel) and parts[-len(rel):] == rel:
+                return Path(*parts[:-len(rel)])
+    return None
 
 
 def _model_input(sample: Sample, spec: DatasetSpec, sigma: float | None
