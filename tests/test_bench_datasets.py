@@ -474,6 +474,24 @@ def test_a_deeper_predictions_tree_must_lead_to_the_roots_own_folder(tmp_path):
     assert [f["path"] for f in data["failed"]] == ["blur/000001.png", "blur/000002.png"]
 
 
+def test_sots_crops_the_target_to_the_inputs_size_not_the_predictions(tmp_path):
+    """SOTS ground truths are larger than the hazy images and centre-cropped to them (FFA-Net):
+    a prediction of the hazy image's size is scored against that crop; one that a tool cut to
+    another size (top-left, to a multiple of 16) is a size error, not a misaligned score."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "SOTS" / "indoor"
+    gt = picture(rng, 68, 68)
+    save(root / "gt" / "1400.png", gt)
+    save(root / "hazy" / "1400_1.png", degrade(rng, gt[2:66, 2:66]))
+    save(tmp_path / "exact" / "hazy" / "1400_1.png", gt[2:66, 2:66])
+    save(tmp_path / "cut" / "hazy" / "1400_1.png", gt[2:50, 2:50])
+    result, data = bench_json(root, tmp_path / "exact", tmp_path / "e.json", "sots-indoor")
+    assert result.exit_code == 0 and data["count"] == 1 and data["images"][0]["psnr"] is None   # identical
+    result, data = bench_json(root, tmp_path / "cut", tmp_path / "c.json", "sots-indoor")
+    assert result.exit_code == 1 and data["count"] == 0
+    assert "the restored image is 48x48x3 but the target is 64x64x3" in data["failed"][0]["error"]
+
+
 def test_a_flat_predictions_folder_is_used_only_where_names_are_unique(tmp_path):
     rng = np.random.default_rng(0)
     root, pairs, _, _ = build_sots_outdoor(tmp_path / "sots", rng)

@@ -181,11 +181,14 @@ def _describe_shape(a: np.ndarray) -> str:
     return f"{a.shape[1]}x{a.shape[0]}" + (f"x{a.shape[2]}" if a.ndim == 3 else " grey")
 
 
-def score_pair(spec: DatasetSpec, pred: np.ndarray, target: np.ndarray) -> tuple[float, float]:
-    """PSNR and SSIM of one restored image against its target, by the dataset's convention."""
+def score_pair(spec: DatasetSpec, pred: np.ndarray, target: np.ndarray,
+               input_shape: tuple[int, ...] | None = None) -> tuple[float, float]:
+    """PSNR and SSIM of one restored image against its target, by the dataset's convention.
+    ``input_shape``: the degraded input's, to which a larger target is centre-cropped where the
+    dataset does that (SOTS); the prediction must then have that size (default: its own)."""
     conv = spec.convention
     if spec.center_crop_target:
-        target = _center_crop(target, pred.shape)
+        target = _center_crop(target, pred.shape if input_shape is None else input_shape)
     if pred.ndim == 3 and pred.shape[2] == 1:
         pred = pred[..., 0]
     if target.ndim == 3 and target.shape[2] == 1:
@@ -391,6 +394,8 @@ def run_bench(spec: DatasetSpec, samples: list[Sample], *, restorer=None, predic
                     raise RestoreError(f"no restored image at {preds.expected(sample.rel)}")
                 pred = _read_pixels(path)
                 target = sample.target()
+                # the target is cut to the input's size, not the prediction's (which may be wrong)
+                input_shape = sample.input().shape if spec.center_crop_target else None
                 seconds = None
                 megapixels = pred.shape[0] * pred.shape[1] / 1e6
             else:
@@ -401,10 +406,11 @@ def run_bench(spec: DatasetSpec, samples: list[Sample], *, restorer=None, predic
                     _warm_up(restorer, sample, spec, sigma)
                     warmed = True
                 pred, target, seconds, restored, depth = _restore(restorer, sample, spec, sigma)
+                input_shape = None   # the model keeps the input's size
                 megapixels = pred.shape[0] * pred.shape[1] / 1e6
                 if dest is not None:
                     _save(dest, restored, depth, overwrite)
-            p, s = score_pair(spec, pred, target)
+            p, s = score_pair(spec, pred, target, input_shape)
             result = ImageScore(sample.rel, p, s, seconds, megapixels, sample.group)
             report.images.append(result)
             if on_image:
