@@ -242,11 +242,32 @@ def test_training_splits_and_missing_ground_truth_are_refused(tmp_path):
     pairs_in(tmp_path / "train", rng, [("blur/1.png", "sharp/1.png")])
     with pytest.raises(LayoutError, match="only test splits"):
         find_samples(get_dataset("gopro"), tmp_path / "train")
+    # a scene of GoPro's training split, and Restormer's Datasets/train/GoPro: the split is above
+    gopro, *_ = build_gopro(tmp_path / "g", rng)
+    pairs_in(tmp_path / "Datasets" / "train" / "GoPro", rng, [("input/1.png", "target/1.png")])
+    for root in (gopro / "train" / "GOPR0372_07_00", tmp_path / "Datasets" / "train" / "GoPro"):
+        with pytest.raises(LayoutError, match="inside. a training split; only test splits"):
+            find_samples(get_dataset("gopro"), root)
+    # a user's own folder further up may have any name
+    mine = tmp_path / "training" / "experiments" / "data"
+    build_gopro(mine, rng)
+    assert len(find_samples(get_dataset("gopro"), mine / "GOPRO_Large")) == 4
     root = tmp_path / "Rain100L"
     pairs_in(root, rng, [("input/1.png", "target/1.png")])
     save(root / "input" / "2.png", picture(rng))
     with pytest.raises(LayoutError, match="1 of 2 images .* no ground truth"):
         find_samples(get_dataset("rain100l"), root)
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "text"])
+def test_a_damaged_sidd_mat_file_is_a_layout_error(tmp_path, damage):
+    root, *_ = build_sidd(tmp_path, np.random.default_rng(0))
+    gt = root / "ValidationGtBlocksSrgb.mat"
+    data = gt.read_bytes()
+    gt.write_bytes({"empty": b"", "truncated": data[:len(data) // 2], "text": b"not a mat file\n" * 20}[damage])
+    result = CliRunner().invoke(app, ["bench", "-d", "sidd", "-r", str(root), "-p", str(tmp_path / "p")])
+    assert result.exit_code == 2 and "Traceback" not in result.output and "internal error" not in result.output
+    assert "ValidationGtBlocksSrgb.mat: not a readable MATLAB v5 file" in result.output
 
 
 def test_rsblur_needs_its_test_list(tmp_path):
@@ -282,9 +303,6 @@ LITERATURE["dpdd"] = ("rgb", "uniform")
 
 def reference(name: str, pred: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     color, kind = LITERATURE[name]
-    if name.startswith("sots") and target.shape != pred.shape:  # FFA-Net's CenterCrop of the GT
-        dh, dw = (target.shape[0] - pred.shape[0]) // 2, (target.shape[1] - pred.shape[1]) // 2
-        target = target[dh:dh + pred.shape[0], dw:dw + pred.shape[1]]
     gauss = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
     if color == "y":
         yp, yt = metrics.rgb_to_y(pred), metrics.rgb_to_y(target)
@@ -313,6 +331,10 @@ def test_scoring_mode_through_the_cli(tmp_path, name):
     expected = {}
     for rel, tgt in pairs.items():
         target = target_array(root, tgt)
+        if name.startswith("sots"):  # a restored hazy image has the hazy image's size
+            h, w = load(root / rel).shape[:2]
+            dh, dw = (target.shape[0] - h) // 2, (target.shape[1] - w) // 2
+            target = target[dh:dh + h, dw:dw + w]
         pred = np.roll(target, 1, axis=1) if name == "rsblur" else degrade(rng, target)
         out = preds / rel
         if name == "gopro":  # a folder run on GOPRO_Large/test mirrors from below test/
@@ -752,7 +774,23 @@ def test_prenet_rain100_copies_are_found_from_any_folder_above_them(tmp_path):
         for root in (tmp_path / "datasets" / "test" / folder, tmp_path / "datasets" / "test" / folder / "rainy"):
             result = CliRunner().invoke(app, ["bench", "-d", name, "-r", str(root), "-p", str(tmp_path / "p")])
             assert result.exit_code == 2 and "Traceback" not in result.output, result.output
-            assert f"inside {folder}/" in result.output and f"--dataset {other}" in result.output
+            assert f"goes through {folder}/" in result.output and f"--dataset {other}" in result.output
+
+
+def test_sets_sharing_file_names_are_told_apart_by_their_folders(tmp_path):
+    """CSD and SRRS both hold 2000 pairs, in the IRNeXt authors' packaging the same tree: the
+    folder a root goes through names the set; the nearest such folder decides."""
+    rng = np.random.default_rng(0)
+    csd, *_ = build_csd(tmp_path, rng)
+    srrs, *_ = build_srrs(tmp_path, rng)
+    pairs_in(csd / "test2000", rng, [("Snow/3.tif", "Gt/3.tif")])
+    for name, root, folder, other in (("csd", srrs, "SRRS", "srrs"), ("srrs", csd, "CSD", "csd")):
+        result = CliRunner().invoke(app, ["bench", "-d", name, "-r", str(root), "-p", str(tmp_path / "p")])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert f"goes through {folder}/, the folder of" in result.output and f"--dataset {other}" in result.output
+    nested = tmp_path / "SRRS_and_more" / "srrs" / "mirror"   # inside srrs/, far below a CSD-free path
+    pairs_in(nested, rng, [("test2000/Snow/a.png", "test2000/Gt/a.jpg")])
+    assert len(find_samples(get_dataset("srrs"), nested)) == 1
 
 
 def test_sots_indoor_and_outdoor_are_not_scored_as_each_other(tmp_path):

@@ -10,7 +10,6 @@ expected trees.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from dataclasses import dataclass
@@ -475,21 +474,7 @@ def _derain_prenet(names: tuple[str, ...]) -> Callable[[Path], list[Sample] | No
 
 
 def _derain(names: tuple[str, ...], light_or_heavy: str) -> tuple[Layout, ...]:
-    # Rain100L and Rain100H share every file name in every release: only the folders tell them
-    # apart, so a root inside the other set's folder is refused before it is scored as this one.
-    other, other_key = ("Rain100H", "heavy") if light_or_heavy == "Light" else ("Rain100L", "light")
-    other_folders = {other.lower(), f"rain_data_test_{other_key}"}
-
-    def not_the_other(find: Callable[[Path], list[Sample] | None]) -> Callable[[Path], list[Sample] | None]:
-        def guarded(root: Path) -> list[Sample] | None:
-            inside = [p for p in root.resolve().parts if p.lower() in other_folders]
-            if inside:
-                raise LayoutError(f"--root {root}: it is inside {inside[-1]}/, {other}'s folder; "
-                                  f"use --dataset {other.lower()}")
-            return find(root)
-        return guarded
-
-    layouts = (
+    return (
         _restormer(names),
         Layout(tree=f"ROOT/  (rain_data_test_{light_or_heavy}, or the folder holding it)\n"
                     "├── rain/X2/   norain-1x2.png ...\n└── norain/    norain-1.png ...",
@@ -499,7 +484,6 @@ def _derain(names: tuple[str, ...], light_or_heavy: str) -> tuple[Layout, ...]:
                source=f"{names[0]} as distributed by PReNet (rainy/rain-N, norain-N)",
                find=_derain_prenet(names)),
     )
-    return tuple(dataclasses.replace(layout, find=not_the_other(layout.find)) for layout in layouts)
 
 
 def _desnow_pairs(root: Path, bases: tuple[str, ...]) -> list[Sample] | None:
@@ -548,6 +532,10 @@ def _clean_layout(names: tuple[str, ...], source: str) -> Layout:
 SIDD_NOISY, SIDD_GT = "ValidationNoisyBlocksSrgb", "ValidationGtBlocksSrgb"
 
 
+def _one_line_of(e: BaseException) -> str:
+    return " ".join(str(e).split())[:200] or type(e).__name__
+
+
 def _loadmat_array(path: Path, key: str) -> np.ndarray:
     import numpy as np
     try:
@@ -557,8 +545,10 @@ def _loadmat_array(path: Path, key: str) -> np.ndarray:
                          "(or pip install 'restorecli[bench]')") from None
     try:
         data = loadmat(str(path))
-    except (ValueError, NotImplementedError, OSError) as e:
-        raise LayoutError(f"{path}: not a readable MATLAB v5 file ({e})") from None
+    except MemoryError:
+        raise
+    except Exception as e:  # scipy's MatReadError (empty, truncated), ValueError, zlib errors, ...
+        raise LayoutError(f"{path}: not a readable MATLAB v5 file ({_one_line_of(e)})") from None
     if key in data:
         arr = data[key]
     else:
@@ -723,13 +713,40 @@ def published_for(name: str, sigma: float | None = None) -> list[Published]:
     return [p for p in PUBLISHED.get(name, ()) if p.sigma is None or (sigma is not None and p.sigma == sigma)]
 
 
+# The folder names each dataset's releases use. Sets that share their file names and sizes
+# (Rain100L/H: rain-001.png in every release; CSD/SRRS: 2000 pairs each) are told apart only by
+# these, so a root whose path goes through another set's folder is refused, not scored as this one.
+_DATASET_FOLDERS = {
+    "gopro": r"gopro(_large)?", "hide": r"hide(_dataset)?", "rsblur": r"rsblur", "dpdd": r"dpdd|dd_dp_dataset_png",
+    "rain100l": r"rain100l|rain_data_(test|train)_light", "rain100h": r"rain100h|rain_data_(test|train)_heavy",
+    "test100": r"test100", "csd": r"csd", "srrs": r"srrs", "snow100k": r"snow100k([_-].*)?",
+    "sidd": r"sidd", "cbsd68": r"cbsd68", "kodak24": r"kodak(24)?", "urban100": r"urban100", "mcmaster": r"mcmaster",
+}
+# Training splits as the releases name them, looked for in the root and the two folders above it
+# (GOPRO_Large/train/GOPR0372_07_00, Datasets/train/GoPro); further up, a user's own folder names.
+_TRAIN_FOLDER = re.compile(r"(train|training|trainset|train_set|training_set|rain_data_train_(light|heavy))")
+
+
+def _check_root_is_this_test_set(spec: DatasetSpec, root: Path) -> None:
+    parts = Path(os.path.abspath(root)).parts[1:]
+    if any(_TRAIN_FOLDER.fullmatch(p.lower()) for p in parts[-3:]) or root.name.lower().startswith("train"):
+        raise LayoutError(f"--root {root}: that is (inside) a training split; only test splits are scored")
+    for part in reversed(parts):  # the nearest folder that names a dataset decides
+        named = [n for n, pattern in _DATASET_FOLDERS.items() if re.fullmatch(pattern, part.lower())]
+        if named:
+            if spec.name not in named:
+                other = DATASETS[named[0]]
+                raise LayoutError(f"--root {root}: its path goes through {part}/, the folder of "
+                                  f"{other.title}; use --dataset {other.name}")
+            return
+
+
 def find_samples(spec: DatasetSpec, root: str | os.PathLike) -> list[Sample]:
     """The test pairs of ``spec`` under ``root``, from the first layout that matches."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise LayoutError(f"--root {root}: not a directory")
-    if root.name.lower().startswith("train"):
-        raise LayoutError(f"--root {root}: that is a training split; only test splits are scored")
+    _check_root_is_this_test_set(spec, root)
     for layout in spec.layouts:
         found = layout.find(root)
         if found:
