@@ -565,6 +565,10 @@ def test_save_refuses_the_datasets_own_files(tmp_path):
     result = CliRunner().invoke(app, ["bench", "-d", "sots-outdoor", "-r", str(root), "--save", str(root)])
     assert result.exit_code == 2 and "beside the dataset's test input" in result.stderr, result.output
     assert sorted(p.name for p in (hazy / "hazy").iterdir()) == sorted(Path(r).name for r in pairs)
+    # a new folder among the dataset's own (test/ holds hazy/ and gt/) is refused as well
+    result = CliRunner().invoke(app, ["bench", "-d", "sots-outdoor", "-r", str(root), "--save", str(hazy / "mine")])
+    assert result.exit_code == 2 and f"inside the dataset's folder {hazy.resolve()}" in result.stderr, result.output
+    assert not (hazy / "mine").exists()
 
 
 # -- layouts ---------------------------------------------------------------------------------
@@ -741,6 +745,10 @@ def test_report_paths_are_checked_before_the_run_and_written_readable(tmp_path):
     assert data["count"] == len(pairs)
     assert "ours: predictions" in result.stderr
     assert (tmp_path / "new" / "r.csv").stat().st_mode & 0o777 == 0o644
+    # --quiet: the report on stdout, nothing on stderr (the table there is only a summary)
+    result = CliRunner().invoke(app, ["bench", "-d", "test100", "-r", str(root), "-p", str(preds),
+                                      "--json", "-", "-q"])
+    assert result.exit_code == 0 and result.stderr == "" and json.loads(result.stdout)["count"] == len(pairs)
 
 
 def test_save_refuses_existing_outputs_before_running(tmp_path):

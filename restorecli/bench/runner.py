@@ -336,6 +336,11 @@ def check_outputs_outside_dataset(outputs: list[tuple[str, Path]], dataset: list
                 r = _resolved(path)
                 files.setdefault(r, (what, path))
                 dirs.setdefault(r.parent, (what, path))
+    # the folder holding all the dataset's files (SOTS/outdoor for hazy/ and gt/): nothing is
+    # written anywhere under it, not even in a new subfolder
+    top = Path(os.path.commonpath(list(dirs))) if folders and dirs else None
+    if top is not None and top == Path(top.anchor):  # files spread over the whole tree: no one folder
+        top = None
     for option, out in outputs:
         r = _resolved(out)
         if r in files:
@@ -346,6 +351,9 @@ def check_outputs_outside_dataset(outputs: list[tuple[str, Path]], dataset: list
             what, path = dirs[r.parent]
             raise UsageError(f"{option} would write {out} beside the dataset's {what} {path}, where it "
                              "would join the dataset; choose a folder outside it")
+        if top is not None and top in r.parents:
+            raise UsageError(f"{option} would write {out} inside the dataset's folder {top}; the dataset "
+                             "is never written to: choose a folder outside it")
 
 
 def save_paths(save: str | Path, samples: list[Sample]) -> list[tuple[str, Path]]:

@@ -148,8 +148,10 @@ def bench(
             progress.close()
 
     # The table first: a report that cannot be written (a disk filled meanwhile) loses nothing
-    # on screen. With a report on stdout, the table goes to stderr.
-    _print_table(report, to_stderr="-" in (str(json_out), str(csv_out)))
+    # on screen. With a report on stdout, the table goes to stderr (a summary: not with --quiet).
+    report_on_stdout = "-" in (str(json_out), str(csv_out))
+    if not (quiet and report_on_stdout):
+        _print_table(report, to_stderr=report_on_stdout)
     for path, write in ((json_out, report.write_json), (csv_out, report.write_csv)):
         if path is not None:
             try:
