@@ -270,6 +270,16 @@ def test_a_damaged_sidd_mat_file_is_a_layout_error(tmp_path, damage):
     assert "ValidationGtBlocksSrgb.mat: not a readable MATLAB v5 file" in result.output
 
 
+def test_cbsd68s_noisy_folders_are_not_taken_for_the_clean_set(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "CBSD68"   # the release: original_png/ and noisy5/ ... noisy50/
+    for folder in ("original_png", "noisy50"):
+        save(root / folder / "0000.png", picture(rng))
+    assert [s.rel for s in find_samples(get_dataset("cbsd68"), root)] == ["original_png/0000.png"]
+    with pytest.raises(LayoutError, match="noisy50/ holds noisy copies"):
+        find_samples(get_dataset("cbsd68"), root / "noisy50")
+
+
 def test_rsblur_needs_its_test_list(tmp_path):
     root, *_ = build_rsblur(tmp_path, np.random.default_rng(0))
     (root / "RSBlur_real_test.txt").unlink()

@@ -519,6 +519,9 @@ def _clean_images(names: tuple[str, ...]) -> Callable[[Path], list[Sample] | Non
             base = _path(root, b)
             files = _images(base)
             if files:
+                if re.fullmatch(r"noisy\d*", base.name.lower()):  # CBSD68's noisy5 ... noisy50
+                    raise LayoutError(f"--root {root}: {base.name}/ holds noisy copies; these sets are scored "
+                                      "from the clean images (original_png/ in CBSD68), with --sigma's noise")
                 return [Sample(rel=p.relative_to(root).as_posix(), input_path=p, target_path=p) for p in files]
         return None
     return find
