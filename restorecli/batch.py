@@ -52,6 +52,7 @@ class JobPlan:
     todo: list[Job] = field(default_factory=list)
     failed: list[Job] = field(default_factory=list)
     skipped: int = 0
+    notes: list[str] = field(default_factory=list)  # said on stderr before the run
 
     @property
     def to_stdout(self) -> bool:
@@ -121,6 +122,13 @@ def _unreachable(path: Path) -> str | None:
     return None
 
 
+def _path_text(p: Path) -> str:
+    """``str(p)``, except that a file named ``-`` stays ``./-``: ``Path("./-")`` prints as ``-``,
+    which the rest of the run would take for stdin or stdout."""
+    text = str(p)
+    return os.path.join(os.curdir, text) if text == STDIO else text
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve()
@@ -187,6 +195,14 @@ def plan_jobs(task: str, inputs: list[str], output: str | None, overwrite: bool 
                 root = out / here.name
             exclude = out_resolved if out_resolved is not None else root.resolve()
             unreadable: list[tuple[str, str]] = []
+            if exclude is not None and exclude != Path(os.path.abspath(p)).resolve():
+                with contextlib.suppress(ValueError):
+                    inside = exclude.relative_to(Path(p).resolve())
+                    left = len(_scan(Path(p) / inside, None, [])) if os.path.isdir(Path(p) / inside) else 0
+                    if left:
+                        plan.notes.append(f"the output folder {p / inside} is inside the input folder {p}: "
+                                          f"its {left} image(s) are not restored (outputs are never re-read "
+                                          "as inputs); choose an output folder outside the inputs to include them")
             for src in _scan(p, exclude, unreadable):
                 dest = root / src.relative_to(p)
                 _add(plan, src, dest, display=str(src), skip_existing=True, overwrite=overwrite)
@@ -194,12 +210,16 @@ def plan_jobs(task: str, inputs: list[str], output: str | None, overwrite: bool 
                 plan.failed.append(Job(entry, "", entry, why))
         else:
             if output == STDIO:
-                plan.todo.append(Job(str(p), STDIO, str(p)))
+                plan.todo.append(Job(_path_text(p), STDIO, str(p)))
                 continue
             into_folder = out is not None and (several or os.path.isdir(out)
                                                or str(output).endswith(("/", os.sep)))
             if out is not None and not into_folder:
                 dest = out
+            elif kind := _special_kind(p):  # <(cat x.png): read once, so not sniffed for a name
+                plan.failed.append(Job(_path_text(p), "", str(p), f"{p} is {kind}: name its output with "
+                                       "-o FILE (or -o - for stdout)"))
+                continue
             else:  # named after the input; one without an image extension takes its content's format's
                 known = p.suffix.lower() in image_suffixes()
                 try:
@@ -261,7 +281,7 @@ def preflight(plan: JobPlan, bit_depth: int | None) -> None:
             if bit_depth is not None:
                 check_output_depth(fmt, bit_depth)
         except ImageFormatError as e:
-            raise UsageError(f"{dest}: {e}") from None
+            raise UsageError(f"{job.dest}: {e}") from None
         folder = dest.parent
         while not os.path.exists(folder) and folder != folder.parent:
             folder = folder.parent
@@ -275,17 +295,21 @@ def preflight(plan: JobPlan, bit_depth: int | None) -> None:
 
 
 def _add(plan: JobPlan, src: Path, dest: Path, display: str, skip_existing: bool, overwrite: bool) -> None:
+    source, target = _path_text(src), _path_text(dest)
     if _same_file(src, dest):
-        plan.failed.append(Job(str(src), str(dest), display, "the output would replace the input (choose "
+        plan.failed.append(Job(source, target, display, "the output would replace the input (choose "
                                "another -o, or leave -o out to write <name>_<task> beside it)"))
+    elif kind := _special_kind(dest):  # /dev/null, a FIFO: never replaced by a file, even with --overwrite
+        plan.failed.append(Job(source, target, display, f"output {target} is {kind}, not a regular file "
+                               "(for standard output use -o -)"))
     elif os.path.exists(dest) and not overwrite:
         if skip_existing:
             plan.skipped += 1
         else:
-            plan.failed.append(Job(str(src), str(dest), display,
-                                   f"output {dest} exists (pass --overwrite to replace it)"))
+            plan.failed.append(Job(source, target, display,
+                                   f"output {target} exists (pass --overwrite to replace it)"))
     else:
-        plan.todo.append(Job(str(src), str(dest), display))
+        plan.todo.append(Job(source, target, display))
 
 
 class _EmptyStdin(UsageError):
@@ -388,6 +412,8 @@ class BatchRunner:
         from .imageio import (Image, alpha_is_opaque, check_output_alpha, check_output_depth, check_output_size, encode_image,
                               format_from_path, from_float, read_image, to_float, write_image)
 
+        if job.source == STDIO and sys.stdin is None:
+            raise _EmptyStdin("standard input is closed: pipe an image in, or give a file")
         source = sys.stdin.buffer.read() if job.source == STDIO else job.source
         if job.source == STDIO and not source:
             raise _EmptyStdin("no image data on standard input")

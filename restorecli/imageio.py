@@ -67,6 +67,7 @@ import contextlib
 import io
 import os
 import re
+import stat
 import struct
 import sys
 import tempfile
@@ -1298,7 +1299,16 @@ def write_file_atomic(path: Path, data: bytes, overwrite: bool) -> None:
     Without ``overwrite`` an existing ``path`` raises :class:`OutputExistsError`."""
     parent = path.parent
     parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
+    with contextlib.suppress(OSError):  # no such file (the usual case), or one we cannot look at
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a device or FIFO (links followed): never replaced
+            raise RestoreError(f"output {path} exists and is not a regular file (a device, FIFO or "
+                               "socket): refusing to replace it")
+    # The temp name adds 15 bytes to the output's: a long name (up to the usual 255 bytes) keeps
+    # only its start there.
+    stem = path.name
+    while len(os.fsencode(stem)) > 200:
+        stem = stem[:-1]
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".part", dir=parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

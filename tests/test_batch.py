@@ -223,6 +223,55 @@ def test_a_fifo_in_a_folder_is_reported_not_read(tmp_path):
         (str(src / "pipe.png"), "not a regular file (a FIFO): skipped")]
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_special_files_given_by_name(tmp_path, monkeypatch):
+    """A FIFO or device as the output is never replaced by a file, --overwrite or not; a FIFO as
+    the input (bash's <(cat x.png)) is read once, so its output must be named."""
+    a = tmp_path / "a.png"
+    PILImage.new("RGB", (16, 16), (10, 20, 30)).save(a)
+    os.mkfifo(tmp_path / "f.png")
+    for dest in (str(tmp_path / "f.png"), os.devnull):
+        for overwrite in (False, True):
+            plan = plan_jobs("deblur", [str(a)], dest, overwrite=overwrite)
+            assert not plan.todo and "not a regular file (for standard output use -o -)" in plan.failed[0].error
+    assert (tmp_path / "f.png").is_fifo()
+    plan = plan_jobs("deblur", [str(tmp_path / "f.png")], None)
+    assert not plan.todo and plan.failed[0].error.endswith("is a FIFO: name its output with -o FILE (or -o - for stdout)")
+    plan = plan_jobs("deblur", [str(tmp_path / "f.png")], str(tmp_path / "out.png"))
+    assert [j.dest for j in plan.todo] == [str(tmp_path / "out.png")]
+
+
+def test_a_file_named_dash_is_a_file_not_stdin(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    PILImage.new("RGB", (16, 16), (10, 20, 30)).save(tmp_path / "-", format="PNG")
+    plan = plan_jobs("deblur", ["./-"], None)
+    assert [(j.source, j.dest) for j in plan.todo] == [("./-", "-_deblur.png")]
+    plan = plan_jobs("deblur", [str(tmp_path / "-")], "./-", overwrite=True)
+    assert not plan.todo and "would replace the input" in plan.failed[0].error
+    result, said, restorer = run(plan_jobs("deblur", ["./-"], None))
+    assert result.done == 1 and (tmp_path / "-_deblur.png").is_file()
+
+
+def test_an_output_folder_inside_an_input_folder_is_named(tmp_path):
+    """Its images are left out (outputs are never re-read as inputs): the plan says so."""
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    for name in ("a.png", "sub/b.png", "sub/c.png"):
+        PILImage.new("RGB", (16, 16), (10, 20, 30)).save(src / name)
+    plan = plan_jobs("deblur", [str(src)], str(src / "sub"))
+    assert [j.source for j in plan.todo] == [str(src / "a.png")]
+    assert plan.notes == [f"the output folder {src / 'sub'} is inside the input folder {src}: its 2 image(s) "
+                          "are not restored (outputs are never re-read as inputs); choose an output folder "
+                          "outside the inputs to include them"]
+    assert plan_jobs("deblur", [str(src)], str(tmp_path / "out")).notes == []
+
+
+def test_closed_stdin_is_a_usage_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "stdin", None)
+    with pytest.raises(UsageError, match="standard input is closed"):
+        run(plan_jobs("deblur", ["-"], str(tmp_path / "out.png")))
+
+
 def test_stdin_with_an_output_folder_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="with stdin give an output file"):
         plan_jobs("deblur", ["-"], str(tmp_path / "new_folder") + "/")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import pathlib
 import stat
 import struct
 import zlib
@@ -672,6 +673,18 @@ def test_empty_and_garbage(data, cls, needle, tmp_path):
     with pytest.raises(cls, match=needle) as ei:
         read_image(p)
     assert "\n" not in str(ei.value)
+
+
+def test_atomic_writes_take_the_longest_names_and_never_replace_a_device(tmp_path):
+    from restorecli.errors import RestoreError
+    from restorecli.imageio import write_file_atomic
+
+    longest = tmp_path / ("z" * 251 + ".png")   # 255 bytes: what most filesystems allow
+    write_image(longest, Image(rand((4, 4, 3), 8)))
+    assert read_image(longest).pixels.shape == (4, 4, 3)
+    assert [p.name for p in tmp_path.iterdir()] == [longest.name]   # no temp file left
+    with pytest.raises(RestoreError, match="not a regular file"):
+        write_file_atomic(pathlib.Path(os.devnull), b"data", overwrite=True)
 
 
 def test_missing_file_and_directory(tmp_path):

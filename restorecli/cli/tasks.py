@@ -65,6 +65,9 @@ def run_task(task: str, inputs: list[str], output: str | None, model: str | None
     if bit_depth not in (None, 8, 16, 32):
         raise fail(f"--bit-depth {bit_depth}: expected 8, 16 or 32", 2)
     jobs = plan_jobs(task, inputs, output, overwrite=overwrite)
+    if not quiet:
+        for message in jobs.notes:
+            err.print(f"note: {message}", soft_wrap=True, markup=False)
     if not jobs.todo:  # report what cannot run without loading a network
         BatchRunner(None, console=err, quiet=quiet).run(jobs)
         if not quiet and jobs.skipped:
