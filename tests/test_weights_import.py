@@ -97,6 +97,20 @@ def test_import_into_the_wrong_arch_is_refused_and_writes_nothing(tmp_path, auth
     assert result.stdout == ""
 
 
+def test_an_architecture_trained_per_task_needs_task(tmp_path):
+    """unet-s is every task's network here: without --task the entry would land on some
+    task's default (it did: denoise's) and run there without a word."""
+    torch.manual_seed(0)
+    ckpt = tmp_path / "mine.pth"
+    torch.save(create_model("unet-s").state_dict(), ckpt)
+    result = invoke(["weights", "import", ckpt, "--arch", "unet-s", "--name", "d2", "--default"])
+    assert result.exit_code == 1 and "--task is needed: unet-s is trained per task" in result.stderr
+    assert not (tmp_path / "config").exists() and not (tmp_path / "data").exists()
+    result = invoke(["weights", "import", ckpt, "--arch", "unet-s", "--name", "d2", "--default", "--task", "deblur"])
+    assert result.exit_code == 0, result.stderr
+    assert resolve_weights("deblur").name == "d2" and resolve_weights("denoise").name != "d2"
+
+
 def test_import_refuses_overwrites_and_duplicate_names_before_the_work(tmp_path, authors_pkl):
     out = tmp_path / "its.safetensors"
     assert invoke(["weights", "import", authors_pkl, "--arch", "irnext-dehaze", "-o", out]).exit_code == 0

@@ -209,7 +209,8 @@ def import_weights(
     name: Annotated[Optional[str], typer.Option(
         "--name", help="Also add the entry, under this name, to the user registry (or --registry).")] = None,
     task: Annotated[Optional[str], typer.Option("--task", help="The entry's task (default: the "
-                                                               "architecture's usual one).")] = None,
+                                                               "architecture's usual one; needed for those "
+                                                               "trained per task, unet-s and clginet).")] = None,
     registry: Annotated[Optional[Path], typer.Option(
         "--registry", help="With --name: the registry file to add the entry to "
                            "(default: ~/.config/restorecli/weights.toml).")] = None,

@@ -37,13 +37,21 @@ def default_import_dir() -> Path:
 
 
 def guess_task(arch: str) -> str:
+    """The architecture's usual task, for an entry imported without ``--task``: the first one it
+    is made for, ``denoise`` for a network conditioned on the noise level; an architecture
+    trained per task (unet-s, clginet-s) has none, and the caller must say which."""
     from .. import TASKS
-    from ..models import get_spec
+    from ..models import get_spec, list_models
 
-    for t in get_spec(arch).family_default_for:
+    spec = get_spec(arch)
+    kin = [spec] + [get_spec(n) for n in list_models(spec.family) if n != spec.name]  # asmunet-s-dcp: dehaze
+    for t in (t for s in kin for t in s.family_default_for):
         if t in TASKS:
             return t
-    return TASKS[0]
+    if "sigma" in spec.conditioning:
+        return "denoise"
+    raise WeightsError(f"--task is needed: {spec.name} is trained per task, so its checkpoint could be "
+                       f"for any of {', '.join(TASKS)}")
 
 
 def _clean_name(text: str) -> str:
