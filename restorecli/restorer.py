@@ -5,6 +5,7 @@ import importlib.util
 import logging
 import os
 import shutil
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -298,8 +299,10 @@ class Restorer:
             # Tiles would each estimate their own haze and show seams, and save no memory.
             if self.tile not in ("auto", 0) and (self.tile < h or self.tile < w) and not self._told_whole:
                 self._told_whole = True
-                log.warning("%s estimates from an overview of the whole image and needs little memory "
-                            "(%g bytes/pixel): --tile %s not used", self.spec.name, self.bytes_per_pixel(), self.tile)
+                # a warning, not a log line: the CLI names the file with it and --quiet drops it
+                warnings.warn(f"{self.spec.name} estimates from an overview of the whole image and needs "
+                              f"little memory (at most {self.bytes_per_pixel():g} bytes/pixel): "
+                              f"--tile {self.tile} not used", stacklevel=2)
             return 0
         if self.tile != "auto":
             return int(self.tile) if self.tile and (self.tile < h or self.tile < w) else 0
