@@ -143,6 +143,8 @@ def test_unknown_name_lists_close_names(tmp_path):
         resolve_weights("dehaze", weights="ots", registry=reg)  # substring match
     with pytest.raises(WeightsError, match="weights file not found: missing.pkl"):
         resolve_weights("dehaze", weights="missing.pkl", registry=reg)
+    with pytest.raises(UnknownWeightsError, match="--weights is empty"):   # --weights "$UNSET"
+        resolve_weights("dehaze", weights="", registry=reg)
 
 
 # ----------------------------------------------------------------------------- layering

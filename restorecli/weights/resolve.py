@@ -341,6 +341,8 @@ def resolve_weights(task: str, model: str | None = None, weights: str | os.PathL
         return _resolve_entry(task, model, entry, reg, allow_download)
 
     text = os.fspath(weights)
+    if not text.strip():  # an unset shell variable: Path("") would be the current folder
+        raise UnknownWeightsError("--weights is empty: give a registry name, a weights file or an hf:// address")
     if is_hub_address(text):
         return _resolve_hub(task, model, text, load_registry(registry), allow_download)
     path = Path(text).expanduser()
