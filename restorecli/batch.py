@@ -85,6 +85,9 @@ def _scan(folder: Path, exclude: Path | None, unreadable: list[tuple[str, str]])
             if kind:
                 unreadable.append((str(rootp / f), f"not a regular file ({kind}): skipped"))
                 continue
+            if os.path.islink(rootp / f) and not os.path.exists(rootp / f):
+                unreadable.append((str(rootp / f), f"a broken symbolic link (to {os.readlink(rootp / f)})"))
+                continue
             found.append(rootp / f)
     return found
 

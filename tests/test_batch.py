@@ -272,6 +272,17 @@ def test_closed_stdin_is_a_usage_error(monkeypatch, tmp_path):
         run(plan_jobs("deblur", ["-"], str(tmp_path / "out.png")))
 
 
+def test_a_broken_link_in_a_folder_is_named_as_one(tmp_path):
+    src = tmp_path / "shots"
+    src.mkdir()
+    PILImage.new("RGB", (16, 16), (10, 20, 30)).save(src / "a.png")
+    (src / "gone.png").symlink_to(tmp_path / "elsewhere.png")
+    plan = plan_jobs("deblur", [str(src)], str(tmp_path / "out"))
+    assert [j.source for j in plan.todo] == [str(src / "a.png")]
+    assert [(j.display, j.error) for j in plan.failed] == [
+        (str(src / "gone.png"), f"a broken symbolic link (to {tmp_path / 'elsewhere.png'})")]
+
+
 def test_stdin_with_an_output_folder_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="with stdin give an output file"):
         plan_jobs("deblur", ["-"], str(tmp_path / "new_folder") + "/")
