@@ -21,6 +21,7 @@ import hashlib
 import http.server
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -364,13 +365,23 @@ def test_wrong_sha256_of_an_lfs_file_is_refused_before_downloading(hub, tmp_path
     assert cached_file(HubRef("lab/irnext", "model.safetensors")) is None
 
 
-def test_wrong_sha256_after_download_is_refused_and_not_kept(hub, tmp_path):
-    hub.add("lab/small", "model.safetensors", PAYLOAD, lfs=False)  # ETag: git sha1, not sha256
-    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", "ab" * 32, repo_id="lab/small"))
-    with pytest.raises(ChecksumError, match="sha256 mismatch, refusing"):
-        resolve_weights("dehaze", weights="haze-lab", registry=reg)
+def test_wrong_sha256_after_download_is_refused_and_the_hubs_file_kept(hub, tmp_path):
+    """A small file (no LFS sha256 to refuse it by beforehand) is fetched, then refused for the
+    entry; it is the Hub's own file (its git sha1 checks), so it stays cached for what else
+    names it (here hf://, and an entry with the right sha256), and is never used for this one."""
+    sha = hub.add("lab/small", "model.safetensors", PAYLOAD, lfs=False)  # ETag: git sha1, not sha256
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", "ab" * 32, repo_id="lab/small"),
+                         hub_entry("haze-ok", sha, repo_id="lab/small"))
+    for _ in range(2):
+        with pytest.raises(ChecksumError, match=r"hf://lab/small/model.safetensors \(commit 0123456789ab\) is "
+                                                "not the registered file: its sha256 is " + sha):
+            resolve_weights("dehaze", weights="haze-lab", registry=reg)
     assert hub.body_downloads() == 1
-    assert cached_file(HubRef("lab/small", "model.safetensors")) is None  # the refused file is gone
+    kept = cached_file(HubRef("lab/small", "model.safetensors"))
+    assert kept is not None and kept.read_bytes() == PAYLOAD
+    before = hub.body_downloads()
+    assert resolve_weights("dehaze", weights="haze-ok", registry=reg).path == kept
+    assert hub.body_downloads() == before
 
 
 def test_corrupt_cached_copy_is_refused_offline_and_downloaded_again_online(hub, tmp_path, monkeypatch):
@@ -526,6 +537,24 @@ def test_a_branch_is_asked_about_once_and_followed_when_it_moves(hub, tmp_path, 
     assert "cannot reach the Hub" in unreachable.info["note"] and "cached copy" in unreachable.info["note"]
 
 
+def test_an_hf_branch_address_keeps_its_copy_offline_when_the_cache_moved_on(hub, tmp_path, monkeypatch):
+    """Another file of the repo fetched at a newer commit moves the cache's refs/main; offline,
+    or with the Hub out of reach, the older snapshot's copy is what there is, and is used."""
+    hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    uri = "hf://lab/irnext/model.safetensors"
+    first = resolve_weights("dehaze", model="irnext", weights=uri)
+    hub.main_commit = "fedcba9876543210fedcba9876543210fedcba98"
+    hub.add("lab/irnext", "config.json", b"{}", lfs=False)
+    resolve_weights("dehaze", model="irnext", weights="hf://lab/irnext/config.json")   # refs/main moves
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline = resolve_weights("dehaze", model="irnext", weights=uri)
+    assert offline.path == first.path and "offline" in offline.info["note"]
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_endpoint())
+    unreachable = resolve_weights("dehaze", model="irnext", weights=uri)
+    assert unreachable.path == first.path and "cannot reach the Hub" in unreachable.info["note"]
+
+
 def test_a_server_that_is_not_a_hub_is_named_as_such(hub, tmp_path):
     hub.add("lab/irnext", "model.safetensors", PAYLOAD)
     hub.hub_headers = False  # a plain web server, or a proxy's page: no X-Repo-Commit
@@ -597,6 +626,38 @@ def test_cli_download_list_verify(hub, tmp_path, monkeypatch):
     bad = invoke(["weights", "verify", "--registry", str(reg)])
     assert bad.exit_code == 1 and "MISMATCH" in bad.stdout
     assert "sha256 mismatch" in one_line_error(bad)
+
+
+def test_cli_list_and_verify_follow_the_copy_runs_use_after_the_branch_moved(hub, tmp_path, monkeypatch):
+    """The entry pins content at main; main moves and hf:// fetches the new file: runs still use
+    the older snapshot's registered copy, and list/verify report that one, not the newer file."""
+    sha = hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", sha))
+    monkeypatch.setenv("COLUMNS", "250")
+    got = invoke(["weights", "download", "haze-lab", "--registry", str(reg)])
+    registered = Path(got.stdout.strip())
+    hub.add("lab/irnext", "model.safetensors", os.urandom(150_000))
+    hub.main_commit = "fedcba9876543210fedcba9876543210fedcba98"
+    assert invoke(["weights", "download", "hf://lab/irnext/model.safetensors"]).exit_code == 0   # no entry
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert resolve_weights("dehaze", weights="haze-lab", registry=reg).path == registered
+    ok = invoke(["weights", "verify", "haze-lab", "--registry", str(reg)])
+    assert ok.exit_code == 0 and str(registered) in ok.stdout.replace("\n", ""), ok.stdout
+    # an entry whose only cached copy is another commit's intact file: outdated, not corrupt
+    write_registry(reg, hub_entry("haze-lab", sha, revision="fedcba9876543210fedcba9876543210fedcba98"))
+    shutil.rmtree(registered.parent)
+    old = invoke(["weights", "verify", "haze-lab", "--registry", str(reg)])
+    assert old.exit_code == 0 and "outdated" in old.stdout and "MISMATCH" not in old.stdout
+    listed = invoke(["weights", "list", "--registry", str(reg)])
+    assert "outdated" in next(line for line in listed.stdout.splitlines() if "haze-lab" in line)
+
+
+def test_cli_download_of_a_registered_address_checks_the_entrys_sha256(hub, tmp_path):
+    hub.add("lab/irnext", "model.safetensors", PAYLOAD)
+    reg = write_registry(tmp_path / "reg.toml", hub_entry("haze-lab", "ab" * 32))
+    bad = invoke(["weights", "download", "hf://lab/irnext/model.safetensors", "--registry", str(reg)])
+    assert bad.exit_code == 1 and "sha256 mismatch" in one_line_error(bad)
+    assert hub.body_downloads() == 0
 
 
 def test_cli_unknown_name_is_one_line_with_close_names(hub, tmp_path):
@@ -677,7 +738,7 @@ def test_cli_task_refuses_weights_with_a_wrong_sha256_and_writes_nothing(hub, tm
     run = run_cli(["deblur", str(src), "--weights", "myentry", "--registry", str(reg)],
                   cli_env(hub, tmp_path), tmp_path)
     assert run.returncode == 1
-    assert "sha256 mismatch" in one_line_error(run)
+    assert "is not the registered file: its sha256 is" in one_line_error(run)
     assert hub.body_downloads() == 1
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".png") == ["in.png"]
 

@@ -117,6 +117,9 @@ def download_weights(
             return
     # Unknown names and malformed hf:// addresses are usage errors: stop before any download.
     plan = [(t, parse_hf_uri(t) if is_hub_address(t) else reg.get(t)) for t in targets]
+    # an address the registry names is that entry (its sha256 applies, as when a run uses it)
+    plan = [(t, (reg.find_hub(w.repo_id, w.filename, w.revision) or w) if isinstance(w, HubRef) else w)
+            for t, w in plan]
     failures = 0
     for target, what in plan:
         try:
@@ -172,6 +175,11 @@ def verify_weights(
                 bad.append(f"{e.name} ({kind} file missing)")
         for kind, path in present:
             checked += 1
+            if kind == "outdated":  # intact, but of the commit the branch has moved to: not a fault
+                table.add_row(e.name, "cached", f"[yellow]outdated[/]: the Hub's {escape(e.revision)} has moved; "
+                              f"`restore weights download {escape(e.name)}` fetches the registered file",
+                              escape(str(path)))
+                continue
             actual = sha256_file(path)
             if actual == e.sha256:
                 table.add_row(e.name, kind, "[green]ok[/]", escape(str(path)))

@@ -199,14 +199,15 @@ def cached_file(ref: HubRef) -> Path | None:
     return None
 
 
-def other_cached_copy(ref: HubRef, sha256: str, skip: Path | None = None) -> Path | None:
+def other_cached_copy(ref: HubRef, sha256: str | None, skip: Path | None = None) -> Path | None:
     """A cached copy of ``ref``'s file at another commit whose content is ``sha256``; no network.
 
     A registry entry pins the file's content, not a commit: when the cache's ``refs/<revision>``
     has moved on (another file of the repo was downloaded at a newer commit) the snapshot of that
     revision holds no copy, but an older snapshot's copy is still the registered file.
     ``skip``: a copy already looked at. Newest snapshot first; each candidate is hashed, except
-    an LFS blob whose name (its sha256) already tells it is another file.
+    an LFS blob whose name (its sha256) already tells it is another file. ``sha256`` None: the
+    newest copy, whatever its content (an ``hf://`` branch address used offline).
     """
     snapshots = hub_cache_dir() / ("models--" + ref.repo_id.replace("/", "--")) / "snapshots"
     try:
@@ -218,6 +219,8 @@ def other_cached_copy(ref: HubRef, sha256: str, skip: Path | None = None) -> Pat
         p = commit / ref.filename
         if (skip is not None and p == Path(skip)) or not p.is_file():
             continue
+        if sha256 is None:
+            return p
         blob = os.path.basename(os.path.realpath(p)) if p.is_symlink() else ""
         if _HEX64.match(blob) and blob != sha256:
             continue

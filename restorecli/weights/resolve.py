@@ -21,8 +21,8 @@ from typing import Any, Sequence
 from .errors import (ChecksumError, HubError, HubNotFoundError, HubUnreachableError, OfflineError,
                      UnknownWeightsError, WeightsError)
 from .hashing import sha256_file, verify_sha256
-from .hub import (HubRef, cached_commit, cached_file, discard_from_cache, download, head, hub_endpoint,
-                  is_commit, is_damaged, is_hub_address, is_offline, offline_message, other_cached_copy, parse_hf_uri,
+from .hub import (HubRef, cached_commit, cached_file, discard_from_cache, download, head, hub_content_hash,
+                  hub_endpoint, is_commit, is_damaged, is_hub_address, is_offline, offline_message, other_cached_copy, parse_hf_uri,
                   verify_against_hub_etag)
 from .registry import Registry, WeightEntry, load_registry
 
@@ -45,16 +45,27 @@ class ResolvedWeights:
 # --------------------------------------------------------------------------- registry entries
 
 def entry_files(entry: WeightEntry) -> list[tuple[str, Path]]:
-    """The copies of an entry's file present on this machine, as ``(kind, path)``; no network."""
+    """The copies of an entry's file present on this machine, as ``(kind, path)``; no network.
+
+    For the Hub cache, the copy a run would use (``cached``: the registered content, at the
+    entry's revision or, when that has moved on, an older commit's); failing that, the copy at
+    the revision, as ``outdated`` (intact by the Hub's hash, but not the registered content: the
+    branch moved) or ``mismatch`` (damaged, or the Hub's hash is not visible to tell).
+    """
     found: list[tuple[str, Path]] = []
     for kind, p in (("local", entry.local_path), ("embedded", entry.embedded_path)):
         if p is not None and p.is_file():
             found.append((kind, p))
     if entry.repo_id and entry.filename:
         ref = HubRef(entry.repo_id, entry.filename, entry.revision)
-        cached = cached_file(ref) or other_cached_copy(ref, entry.sha256)
-        if cached is not None:
+        cached = cached_file(ref)
+        if cached is not None and sha256_file(cached) == entry.sha256:
             found.append(("cached", cached))
+        elif (older := other_cached_copy(ref, entry.sha256, skip=cached)) is not None:
+            found.append(("cached", older))
+        elif cached is not None:
+            found.append(("mismatch" if is_damaged(cached) or hub_content_hash(cached) is None
+                          else "outdated", cached))
     return found
 
 
@@ -114,10 +125,12 @@ def locate_entry(entry: WeightEntry, allow_download: bool = True) -> tuple[Path,
         path, sha, _ = download(ref, label=label, command_name=entry.name, expected_sha256=entry.sha256,
                                 info=info)
         if sha != entry.sha256:
-            discard_from_cache(path)
-            raise ChecksumError(f"{label} (downloaded from {ref.uri}): sha256 mismatch, refusing the "
-                                f"download: it is {sha}, the registry records {entry.sha256}; it was "
-                                "removed from the cache")
+            # The Hub's own file (download() checked it against the Hub's hash): it stays in the
+            # cache, where other addresses may use it, and is never used for this entry.
+            raise ChecksumError(f"{label}: the Hub's {ref.uri} (commit {info.commit[:12]}) is not the "
+                                f"registered file: its sha256 is {sha}, the registry records {entry.sha256}; "
+                                "pin the entry's revision to the commit it was registered at, or correct "
+                                "its sha256")
         return path, "download"
 
     if mismatches:
@@ -238,6 +251,11 @@ def fetch_hub_file(ref: HubRef, allow_download: bool = True) -> HubFile:
     path = cached_file(ref)
     corrupt = False
     no_network = is_offline() or not allow_download
+    # The cache's refs/<branch> moves when another file of the repo is fetched at a newer
+    # commit; without an answer from the Hub, the newest copy this file has is what there is.
+    stale = other_cached_copy(ref, None) if path is None and not is_commit(ref.revision) else None
+    if no_network and path is None:
+        path = stale
     if path is not None and (no_network or is_commit(ref.revision)):
         try:
             sha, checked = verify_against_hub_etag(path, label)
@@ -261,6 +279,7 @@ def fetch_hub_file(ref: HubRef, allow_download: bool = True) -> HubFile:
     except (HubUnreachableError, HubError) as e:
         # No answer, or not a Hub's: what is cached is used, and said so. The Hub's word that
         # the revision or the file is not there is raised.
+        path = path or stale
         if path is None or isinstance(e, HubNotFoundError):
             raise
         if corrupt:
