@@ -650,6 +650,9 @@ def test_cli_list_and_verify_follow_the_copy_runs_use_after_the_branch_moved(hub
     assert old.exit_code == 0 and "outdated" in old.stdout and "MISMATCH" not in old.stdout
     listed = invoke(["weights", "list", "--registry", str(reg)])
     assert "outdated" in next(line for line in listed.stdout.splitlines() if "haze-lab" in line)
+    with pytest.raises(ChecksumError, match=r"offline \(HF_HUB_OFFLINE is set\), and the cached copy of "
+                                            r"weights 'haze-lab' .* is there but another commit's file"):
+        resolve_weights("dehaze", weights="haze-lab", registry=reg)
 
 
 def test_cli_download_of_a_registered_address_checks_the_entrys_sha256(hub, tmp_path):

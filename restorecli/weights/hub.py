@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from .. import __version__
 from .errors import (ChecksumError, HubAddressError, HubError, HubNotFoundError, HubUnreachableError,
                      OfflineError, TransferError, WeightsError)
 from .hashing import git_blob_sha1, sha1_file, sha256_file
@@ -71,6 +72,8 @@ class HubRef:
 
 
 _HUB_HOSTS = ("huggingface.co", "www.huggingface.co", "hf.co")
+# how our requests name themselves in their User-Agent (the HEAD of ours and huggingface_hub's GET)
+_CLIENT = {"library_name": "restorecli", "library_version": __version__}
 
 
 def is_hub_address(text: str) -> bool:
@@ -419,7 +422,7 @@ def head(ref: HubRef, *, label: str, command_name: str) -> HubFileInfo:
     endpoint = hub_endpoint()
     try:
         url = hf_hub_url(ref.repo_id, ref.filename, revision=ref.revision, endpoint=endpoint)
-        meta = get_hf_file_metadata(url, endpoint=endpoint)
+        meta = get_hf_file_metadata(url, endpoint=endpoint, **_CLIENT)
     except hf.OfflineModeIsEnabled:
         raise OfflineError(offline_message(label, command_name)) from None
     except hf.HfHubHTTPError as e:
@@ -494,8 +497,7 @@ def download(ref: HubRef, *, label: str, command_name: str, expected_sha256: str
     endpoint = hub_endpoint()
     try:
         path = Path(hf_hub_download(ref.repo_id, ref.filename, revision=ref.revision,
-                                    cache_dir=str(hub_cache_dir()), endpoint=endpoint,
-                                    library_name="restorecli"))
+                                    cache_dir=str(hub_cache_dir()), endpoint=endpoint, **_CLIENT))
     except hf.OfflineModeIsEnabled:
         raise OfflineError(offline_message(label, command_name)) from None
     except hf.LocalEntryNotFoundError as e:  # its own HEAD, a moment after ours, got no answer

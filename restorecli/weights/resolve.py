@@ -107,6 +107,10 @@ def locate_entry(entry: WeightEntry, allow_download: bool = True) -> tuple[Path,
         if older is not None:
             return older, "cache"
         if mismatches and (is_offline() or not allow_download):
+            if cached is not None and is_offline() and hub_content_hash(cached) and not is_damaged(cached):
+                # intact, but the branch's newer file: offline is the problem, not damage
+                raise ChecksumError(offline_message(label, entry.name, corrupt=cached,
+                                                    problem="another commit's file, not the registered one"))
             raise mismatches[0]
         if not allow_download:
             raise OfflineError(f"{label} is not downloaded yet: run `restore weights download {entry.name}`")
