@@ -997,3 +997,20 @@ def test_a_cdn_refusal_is_not_blamed_on_the_token(hub, tmp_path, monkeypatch):
     message = str(e.value)
     assert f"localhost:{hub.port}" in message and "HTTP 403" in message and "HF_TOKEN" not in message, message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("endpoint", ["http://localhost:99999", "ftp://mirror.lab", "mirror.lab/hf"])
+def test_cli_bad_hf_endpoint_is_one_line(hub, tmp_path, endpoint):
+    """A mistyped HF_ENDPOINT (a port out of range: huggingface_hub's import itself fails on it
+    after printing its own line; another scheme; no scheme) is one line of ours naming it, for a
+    download and for a task run's --weights, with no Hub request made."""
+    env = cli_env(hub, tmp_path, HF_ENDPOINT=endpoint)
+    for args in (["weights", "download", "hf://lab/irnext/model.safetensors"],
+                 ["denoise", "--weights", "hf://lab/irnext/model.safetensors", str(Path(__file__).parent.parent / "examples" / "chelsea_noisy25.png"), "-o",
+                  str(tmp_path / "out.png")]):
+        result = run_cli(args, env, tmp_path)
+        assert result.returncode in (1, 2), result.stderr
+        assert one_line_error(result).startswith(f"error: HF_ENDPOINT={endpoint!r} is not a valid http(s) address")
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out.png").exists()
+    assert hub.requests == []

@@ -141,7 +141,20 @@ def _constants():
 
 
 def hub_endpoint() -> str:
-    return (os.environ.get("HF_ENDPOINT") or _constants().ENDPOINT).rstrip("/")
+    """``HF_ENDPOINT`` (checked: huggingface_hub fails to import with a bad port in it, after
+    printing its own line) or the library's default."""
+    value = os.environ.get("HF_ENDPOINT")
+    if not value:
+        return _constants().ENDPOINT.rstrip("/")
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HubAddressError(f"HF_ENDPOINT={value!r} is not a valid http(s) address such as https://huggingface.co "
+                              "(unset it to use the Hub)")
+    return value.rstrip("/")
 
 
 def hub_cache_dir() -> Path:
@@ -190,6 +203,7 @@ def _network_errors() -> tuple[type[BaseException], ...]:
 
 def cached_file(ref: HubRef) -> Path | None:
     """The cached copy of ``ref``, without any network access (None if not cached)."""
+    hub_endpoint()  # a bad HF_ENDPOINT is said before huggingface_hub's import trips on it
     from huggingface_hub import try_to_load_from_cache
 
     try:
@@ -414,12 +428,12 @@ def head(ref: HubRef, *, label: str, command_name: str) -> HubFileInfo:
     not answer (network, timeout, a 5xx), :class:`HubError` for the Hub's refusals (missing
     repo, revision or file; no access) and for a server that is not a Hub.
     """
+    endpoint = hub_endpoint()
     if is_offline():
         raise OfflineError(offline_message(label, command_name))
     from huggingface_hub import errors as hf
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
-    endpoint = hub_endpoint()
     try:
         url = hf_hub_url(ref.repo_id, ref.filename, revision=ref.revision, endpoint=endpoint)
         meta = get_hf_file_metadata(url, endpoint=endpoint, **_CLIENT)
