@@ -55,7 +55,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 ARCH_TASK = {"irnext-deblur": "deblur", "irnext-dehaze": "dehaze", "clginet": "deblur",
-             "clginet-s": "deblur", "nlmunet-s": "denoise"}
+             "clginet-s": "deblur", "nlmunet-s": "denoise", "wienerunet-s": "defocus",
+             "wienerunet-s-dg": "defocus"}
 DEFAULT_ARCHS = ("irnext-deblur", "irnext-dehaze", "clginet", "clginet-s", "nlmunet-s")
 DEFAULT_SIZES = ("256", "512", "1024", "24mp")
 PHOTOS = ("chelsea", "astronaut", "coffee")
@@ -127,9 +128,8 @@ def model_flops(arch: str, h: int, w: int, batch: int = 1) -> int:
     spec = get_spec(arch)
     with torch.device("meta"):
         model = create_model(arch).eval()
-    model.in_channels = spec.in_channels  # count_macs builds its input from these
-    model.cond_channels = len(spec.conditioning)
-    return 2 * count_macs(model, h, w, batch)
+    # what the caller gives: the image and the conditioning maps (not the maps a model makes itself)
+    return 2 * count_macs(model, h, w, batch, channels=spec.in_channels + len(spec.conditioning))
 
 
 def random_weights(arch: str, folder: Path) -> Path:

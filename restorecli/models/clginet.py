@@ -423,7 +423,8 @@ def _sdpa_cpu_flops(query_shape, key_shape, value_shape, *args, out_shape=None, 
     return 2 * n * l * s * e + 2 * n * l * s * ev
 
 
-def count_macs(model: nn.Module, height: int = 256, width: int = 256, batch: int = 1) -> int:
+def count_macs(model: nn.Module, height: int = 256, width: int = 256, batch: int = 1,
+               channels: int | None = None) -> int:
     """Multiply-accumulates of one forward pass: ``FlopCounterMode`` total / 2.
 
     Runs a real forward on the model's device (use a model built under
@@ -434,8 +435,9 @@ def count_macs(model: nn.Module, height: int = 256, width: int = 256, batch: int
     from torch.utils.flop_counter import FlopCounterMode
 
     p = next(model.parameters())
-    chans = getattr(model, "in_channels", 3) + getattr(model, "cond_channels", 0)
-    x = torch.zeros(batch, chans, height, width, device=p.device, dtype=p.dtype)
+    if channels is None:
+        channels = getattr(model, "in_channels", 3) + getattr(model, "cond_channels", 0)
+    x = torch.zeros(batch, channels, height, width, device=p.device, dtype=p.dtype)
     custom = {}
     cpu_sdpa = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
     if cpu_sdpa is not None:

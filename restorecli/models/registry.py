@@ -73,6 +73,7 @@ def _ensure_loaded() -> None:
         pass
     from . import nlmunet  # noqa: F401  (noise-level-map denoisers; after clginet)
     from . import asmunet  # noqa: F401  (the scattering-model dehazer)
+    from . import wienerunet  # noqa: F401  (the deblurrers given a Wiener bank)
 
 
 def list_models(family: str | None = None) -> list[str]:

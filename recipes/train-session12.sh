@@ -1,0 +1,17 @@
+#!/bin/sh
+# The task recipes of session 12, one core each: defocus-wienerunet-s (the defocus default's U-Net
+# given a Wiener bank of its input, restorecli/models/wienerunet.py; 125 minutes) and
+# defocus-wienerunet-s-dg (the same with Gaussian PSFs in the bank; 115 minutes, started 11 later).
+# Each run writes runs/<name>/, its log recipes/<name>.log and its printed entry
+# recipes/<name>.entry.toml (recipes/train-recipes.sh).
+# Needs the photos first: python recipes/fetch_debian_photos.py && python recipes/fetch_opencv_photos.py
+#   sh recipes/train-session12.sh [name ...]
+set -e
+run() { sh "$(dirname "$0")/train-recipes.sh" "$@"; }
+if [ $# -gt 0 ]; then
+    run "$@"
+else
+    run defocus-wienerunet-s &
+    run defocus-wienerunet-s-dg
+    wait
+fi

@@ -1,0 +1,132 @@
+"""wienerunet: a U-Net given its input deconvolved by a bank of PSFs (restorecli/models/wienerunet.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from restorecli.checkpoint import detect_architecture, transfer_weights
+from restorecli.models import create_model, get_spec
+from restorecli.models.wienerunet import WienerBank, disk_psf, gaussian_psf
+from restorecli.train import synth
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(-10 * torch.log10(((a - b) ** 2).mean()))
+
+
+def _smooth_image(seed: int = 0, size: int = 96) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(1, 3, size // 8, size // 8, generator=g)
+    return F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def _blur(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    p = k.shape[-1] // 2
+    return F.conv2d(F.pad(x, (p, p, p, p), mode="reflect"), k[None, None].repeat(3, 1, 1, 1), groups=3)
+
+
+def test_psfs_match_the_training_generators():
+    """The bank's pill-box is our generator's (anti-aliased the same way), its Gaussian a
+    sampled Gaussian; both sum to 1 and are centred."""
+    for r in (1.0, 2.5, 6.0):
+        ours = disk_psf(r, 15).numpy()
+        theirs = synth.disk_kernel(r)
+        pad = (15 - theirs.shape[0]) // 2
+        assert np.abs(ours - np.pad(theirs, pad)).max() < 2e-3
+    for s in (0.6, 2.0):
+        g = gaussian_psf(s, 15)
+        assert abs(float(g.sum()) - 1) < 1e-6
+        c = torch.arange(15.0) - 7
+        var = float((g.sum(0) * c ** 2).sum())
+        assert abs(var - s * s) < 0.01 + 0.02 * s * s  # sampled: a little narrower when small
+    k = disk_psf(3.0, 11)
+    assert torch.allclose(k, k.flip(0)) and torch.allclose(k, k.flip(1))
+
+
+def test_bank_deconvolves_the_blur_it_was_given():
+    """An image blurred by a PSF of the bank comes back far sharper in that PSF's channels
+    than in the others', and than the blurred input is."""
+    bank = WienerBank(radii=(1.0, 2.0, 4.0), sigmas=(1.5,))  # lambda as initialised
+    x = _smooth_image()
+    for i, k in enumerate(bank.psfs):
+        y = _blur(x, k)
+        with torch.no_grad():
+            out = bank(y)
+        assert out.shape == (1, 3 * bank.count, 96, 96)
+        scores = [_psnr(out[:, 3 * j:3 * j + 3, 16:-16, 16:-16], x[..., 16:-16, 16:-16]) for j in range(bank.count)]
+        blurred = _psnr(y[..., 16:-16, 16:-16], x[..., 16:-16, 16:-16])
+        assert int(np.argmax(scores)) == i, scores
+        assert scores[i] > blurred + 10, (scores, blurred)
+
+
+def test_bank_is_float32_inside_and_handles_tiny_inputs():
+    bank = WienerBank(radii=(1.0, 8.0))
+    tiny = torch.rand(2, 3, 8, 8)
+    assert bank(tiny).shape == (2, 6, 8, 8)  # smaller than the padding: replicated, not reflected
+    x = torch.rand(1, 3, 64, 64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = bank(x.to(torch.bfloat16))
+    assert out.dtype == torch.bfloat16
+    assert torch.allclose(out.float(), bank(x), atol=2e-2)
+
+
+def test_lambda_is_learned():
+    bank = WienerBank(radii=(2.0,))
+    out = bank(_blur(_smooth_image(1, 64), bank.psfs[0]))
+    out.square().mean().backward()
+    assert bank.log_lambda.grad is not None and torch.isfinite(bank.log_lambda.grad).all()
+    assert float(bank.log_lambda.grad.abs().sum()) > 0
+
+
+@pytest.mark.parametrize("name", ["wienerunet-s", "wienerunet-s-dg"])
+def test_starts_as_the_unet_it_is_initialised_from(name):
+    """Initialised from a trained unet-s, the new channels' weights are zero: same output."""
+    torch.manual_seed(0)
+    unet = create_model("unet-s").eval()
+    model = create_model(name).eval()
+    report = transfer_weights(model, unet.state_dict())
+    assert report["skipped"] == ["bank.log_lambda"]
+    assert len(report["padded"]) == 4  # the head and the three downsampling convolutions
+    x = torch.rand(1, 3, 40, 48)
+    with torch.no_grad():
+        assert torch.allclose(model(x), unet(x), atol=1e-5)
+
+
+def test_registered_and_recognised_from_its_keys():
+    spec = get_spec("wienerunet", task="defocus")
+    assert spec.name == "wienerunet-s" and spec.size_multiple == 8
+    for name in ("wienerunet-s", "wienerunet-s-dg"):
+        state = create_model(name).state_dict()
+        assert "bank.psfs" not in state  # derived from the config, not stored
+        assert detect_architecture(state) == [name]
+
+
+def test_restorer_runs_it_tiled_and_whole(tmp_path):
+    """Through the Restorer: any size (padded to 8 and cropped), whole and tiled. A model that
+    reads its bank (the shipped defocus U-Net given half the input and half the r = 1
+    deconvolution) differs between a tiled and a whole-image run about as much as the U-Net
+    alone does: the per-tile deconvolution adds little to the seams."""
+    from restorecli import Restorer
+    from restorecli.checkpoint import read_state_dict, save_safetensors
+    from restorecli.weights.registry import PACKAGE_DIR
+
+    unet = {k: v.float() for k, v in read_state_dict(PACKAGE_DIR / "weights" / "defocus-unet-s8.safetensors").items()}
+    blurred = _blur(_smooth_image(2, 136), disk_psf(1.0, 5))
+    img = (blurred[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)[:133, :131]
+    seams = []
+    for reads_bank in (False, True):
+        model = create_model("wienerunet-s")
+        transfer_weights(model, unet)
+        if reads_bank:
+            with torch.no_grad():
+                model.head.weight[:, 3:6] = model.head.weight[:, :3] * 0.5
+                model.head.weight[:, :3] *= 0.5
+        path = save_safetensors(model.state_dict(), tmp_path / f"w{int(reads_bank)}.safetensors")
+        whole = Restorer("defocus", model="wienerunet-s", weights=str(path), device="cpu", tile=0)(img)
+        tiled = Restorer("defocus", model="wienerunet-s", weights=str(path), device="cpu", tile=64,
+                         tile_overlap=32)(img)
+        assert whole.shape == tiled.shape == img.shape and whole.dtype == np.uint8
+        seams.append(float(np.abs(whole.astype(int) - tiled.astype(int)).mean()))
+    assert seams[1] < seams[0] + 0.5, seams
