@@ -28,21 +28,42 @@ def _blur(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 
 
 def test_psfs_match_the_training_generators():
-    """The bank's pill-box is our generator's (anti-aliased the same way), its Gaussian a
-    sampled Gaussian; both sum to 1 and are centred."""
-    for r in (1.0, 2.5, 6.0):
-        ours = disk_psf(r, 15).numpy()
+    """The bank's pill-box is our generator's (anti-aliased the same way) and its Gaussian
+    too; both centred in the bank's array."""
+    for r in (1.0, 2.5, 6.0, 8.5):
         theirs = synth.disk_kernel(r)
-        pad = (15 - theirs.shape[0]) // 2
-        assert np.abs(ours - np.pad(theirs, pad)).max() < 2e-3
-    for s in (0.6, 2.0):
-        g = gaussian_psf(s, 15)
-        assert abs(float(g.sum()) - 1) < 1e-6
-        c = torch.arange(15.0) - 7
-        var = float((g.sum(0) * c ** 2).sum())
-        assert abs(var - s * s) < 0.01 + 0.02 * s * s  # sampled: a little narrower when small
+        pad = (21 - theirs.shape[0]) // 2
+        assert np.abs(disk_psf(r, 21).numpy() - np.pad(theirs, pad)).max() < 1e-6
+    for sigma in (0.6, 1.6, 2.6):
+        theirs = synth.gaussian_kernel(sigma)
+        pad = (21 - theirs.shape[0]) // 2
+        assert np.abs(gaussian_psf(sigma, 21).numpy() - np.pad(theirs, pad)).max() < 2e-4
     k = disk_psf(3.0, 11)
     assert torch.allclose(k, k.flip(0)) and torch.allclose(k, k.flip(1))
+
+
+def test_bank_is_the_wiener_formula():
+    """Against numpy in float64: the PSF's centred OTF, the 5-point Laplacian's, reflect
+    padding by twice the PSF array, conj(K) Y / (|K|^2 + lambda |L|^2), cropped."""
+    bank = WienerBank(radii=(2.0,), sigmas=(1.2,))
+    x = _smooth_image(3, 64) + 0.05 * torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ours = bank(x)[0].numpy()
+    p = 2 * bank.size
+    y = np.pad(x[0].double().numpy(), ((0, 0), (p, p), (p, p)), mode="reflect")
+    hp, wp = y.shape[1:]
+
+    def otf(k):
+        a = np.zeros((hp, wp))
+        a[:k.shape[0], :k.shape[1]] = k
+        return np.fft.fft2(np.roll(a, (-(k.shape[0] // 2), -(k.shape[1] // 2)), (0, 1)))
+
+    lap = otf(np.array([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], np.float64))
+    for i, lam in enumerate(bank.log_lambda.exp().tolist()):
+        K = otf(bank.psfs[i].double().numpy())
+        for c in range(3):
+            want = np.fft.ifft2(np.fft.fft2(y[c]) * np.conj(K) / (np.abs(K) ** 2 + lam * np.abs(lap) ** 2)).real
+            assert np.abs(ours[3 * i + c] - want[p:p + 64, p:p + 64]).max() < 1e-4
 
 
 def test_bank_deconvolves_the_blur_it_was_given():
@@ -64,12 +85,17 @@ def test_bank_deconvolves_the_blur_it_was_given():
 def test_bank_is_float32_inside_and_handles_tiny_inputs():
     bank = WienerBank(radii=(1.0, 8.0))
     tiny = torch.rand(2, 3, 8, 8)
-    assert bank(tiny).shape == (2, 6, 8, 8)  # smaller than the padding: replicated, not reflected
+    # smaller than the padding: reflected in steps, so a flat image stays flat
+    assert bank(tiny).shape == (2, 6, 8, 8)
+    assert torch.allclose(bank(torch.full((1, 3, 5, 7), 0.25)), torch.tensor(0.25), atol=1e-5)
+    assert torch.allclose(bank(torch.full((1, 1, 1, 9), 0.5)), torch.tensor(0.5), atol=1e-5)
     x = torch.rand(1, 3, 64, 64)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = bank(x.to(torch.bfloat16))
     assert out.dtype == torch.bfloat16
     assert torch.allclose(out.float(), bank(x), atol=2e-2)
+    half = WienerBank(radii=(1.0, 8.0)).half()  # the PSFs stay float32, summing to 1
+    assert half.psfs.dtype == torch.float32 and abs(float(half.psfs[1].sum()) - 1) < 1e-6
 
 
 def test_lambda_is_learned():

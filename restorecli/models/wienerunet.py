@@ -7,11 +7,12 @@ The Fourier domain gives it in closed form when the PSF is known (non-blind deco
 so ``WienerUNet`` computes it for several guesses and lets the network choose and clean up,
 as deep Wiener deconvolution (Dong et al., NeurIPS 2020) does with one known kernel:
 
-- ``WienerBank``: for each PSF ``k_i`` of a fixed set (pill-boxes of radii ``radii``), the
-  input deconvolved with a gradient prior, ``X_i = conj(K_i) Y / (|K_i|^2 + lambda_i |L|^2)``
-  (``L`` the 5-point Laplacian), in float32 on a reflect-padded copy (so the borders do
-  not wrap around); ``lambda_i`` is learned (log scale), starting at ``lam0 * r_i^2``, the
-  value that scored best on our and another generator's defocus for each radius.
+- ``WienerBank``: for each PSF ``k_i`` of a fixed set (pill-boxes of radii ``radii``, then
+  Gaussians of ``sigmas``), the input deconvolved with a Laplacian (second-order) prior,
+  ``X_i = conj(K_i) Y / (|K_i|^2 + lambda_i |L|^2)`` (``L`` the 5-point Laplacian), in
+  float32 on a copy reflect-padded by twice the PSF array's size. ``lambda_i`` is learned
+  (log scale), starting at ``lam0 * r_i^2`` (a Gaussian counts as a pill-box of radius
+  ``2 sigma``), near the values that scored best on our and another generator's defocus.
 - The U-Net is ``unet-s`` with the ``3 R`` deconvolved channels as conditioning maps (seen
   at its input and, pooled, at every scale, as the denoiser's noise map is); it predicts the
   residual to the blurred input. Its parameters are named as ``unet-s``'s, and a trained
@@ -23,8 +24,12 @@ Measured on the four held-out photos (docs/degradations.md): with the best radiu
 tuned unsharp masking 32.0), which the plain network (32.3) did not reach; heavy defocus it
 restores less well than the network, so both are kept.
 
-Tiled runs compute the bank per tile (the overlap blends the tiles' borders, as for the
-network's own receptive field).
+Limits, known: the inverse filters of the largest radii reach further than the padding (a
+fifth of an r = 6.5 filter's weight lies beyond it), so near a border those channels carry
+some of the opposite border; the networks were trained that way, on 128-px patches, where
+that is true of most pixels. A tiled run computes the bank per tile, so near the tiles'
+seams the large-radius channels differ from a whole-image run's by more than the network's
+own receptive field would (the overlap's blend hides part of it).
 """
 from __future__ import annotations
 
@@ -43,6 +48,8 @@ __all__ = ["WienerBank", "WienerUNet", "disk_psf", "gaussian_psf"]
 
 
 _AUTOCAST_DEVICES = ("cpu", "cuda", "mps", "xpu")
+# lambda's floor: below it the filters' gain at the PSFs' zeros (and their reach) explodes
+LOG_LAMBDA_MIN = math.log(1e-5)
 
 
 def disk_psf(radius: float, size: int, supersample: int = 8) -> torch.Tensor:
@@ -61,6 +68,18 @@ def gaussian_psf(sigma: float, size: int) -> torch.Tensor:
     c = torch.arange(size, dtype=torch.float64) - size // 2
     g = torch.exp(-(c[:, None] ** 2 + c[None, :] ** 2) / (2.0 * max(float(sigma), 0.1) ** 2))
     return (g / g.sum()).to(torch.float32)
+
+
+def _reflect_pad_sides(x: torch.Tensor, p: int) -> torch.Tensor:
+    """Reflect-pad all four sides by ``p``, in steps where the input is smaller than that (a
+    reflection needs pad < size); replicate a 1-pixel side."""
+    while p > 0:
+        step = min(p, x.shape[-2] - 1, x.shape[-1] - 1)
+        if step == 0:
+            return F.pad(x, (p, p, p, p), mode="replicate")
+        x = F.pad(x, (step, step, step, step), mode="reflect")
+        p -= step
+    return x
 
 
 def _laplacian_power(h: int, w: int, device: torch.device) -> torch.Tensor:
@@ -85,9 +104,10 @@ class WienerBank(nn.Module):
         # a Gaussian's regularisation is that of a pill-box of radius 2 sigma, whose blur is similar
         reach = self.radii + tuple(2.0 * s for s in self.sigmas)
         self.size = 2 * int(math.ceil(max(reach))) + 3
-        psfs = torch.stack([disk_psf(r, self.size) for r in self.radii]
-                           + [gaussian_psf(s, self.size) for s in self.sigmas])
-        self.register_buffer("psfs", psfs, persistent=False)  # derived from the config
+        # A plain float32 attribute, not a buffer: derived from the config, so not in checkpoints,
+        # and neither .half() nor to_empty() may change it. Moved to the input's device per call.
+        self.psfs = torch.stack([disk_psf(r, self.size) for r in self.radii]
+                                + [gaussian_psf(s, self.size) for s in self.sigmas])
         self.log_lambda = nn.Parameter(torch.tensor([math.log(lam0 * r * r) for r in reach]))
 
     @property
@@ -102,18 +122,17 @@ class WienerBank(nn.Module):
                        if x.device.type in _AUTOCAST_DEVICES else contextlib.nullcontext())  # meta: FLOP counts
         with no_autocast:
             y = x.float()
-            # Reflect-pad by a few PSF widths so the deconvolution does not wrap the image's
-            # opposite border in; replicate where the input is too small to reflect.
+            # Reflect-pad by a few PSF widths so the deconvolution wraps little of the image's
+            # opposite border in.
             p = 2 * self.size
-            mode = "reflect" if min(h, w) > p else "replicate"
-            y = F.pad(y, (p, p, p, p), mode=mode)
+            y = _reflect_pad_sides(y, p)
             hp, wp = y.shape[-2:]
             k = self.psfs.to(y.device)
             otf = torch.zeros(self.count, hp, wp, device=y.device, dtype=torch.float32)
             otf[:, :self.size, :self.size] = k
             otf = torch.roll(otf, shifts=(-(self.size // 2), -(self.size // 2)), dims=(1, 2))
             otf = torch.fft.rfft2(otf)                                   # R x hp x wf
-            lam = self.log_lambda.float().exp()[:, None, None]
+            lam = self.log_lambda.float().clamp(min=LOG_LAMBDA_MIN).exp()[:, None, None]
             gain = otf.conj() / (otf.abs() ** 2 + lam * _laplacian_power(hp, wp, y.device))
             spec = torch.fft.rfft2(y)                                    # N x C x hp x wf
             out = torch.fft.irfft2(spec[:, None] * gain[None, :, None], s=(hp, wp))
