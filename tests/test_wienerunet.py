@@ -106,24 +106,42 @@ def test_lambda_is_learned():
     assert float(bank.log_lambda.grad.abs().sum()) > 0
 
 
-@pytest.mark.parametrize("name", ["wienerunet-s", "wienerunet-s-dg"])
+@pytest.mark.parametrize("name", ["wienerunet-s", "wienerunet-s-dg", "wienerunet-s-mix"])
 def test_starts_as_the_unet_it_is_initialised_from(name):
     """Initialised from a trained unet-s, the new channels' weights are zero: same output."""
     torch.manual_seed(0)
     unet = create_model("unet-s").eval()
     model = create_model(name).eval()
     report = transfer_weights(model, unet.state_dict())
-    assert report["skipped"] == ["bank.log_lambda"]
+    assert report["skipped"] == ["bank.log_lambda"] + (["mix.weight", "mix.bias"] if model.mix else [])
     assert len(report["padded"]) == 4  # the head and the three downsampling convolutions
     x = torch.rand(1, 3, 40, 48)
     with torch.no_grad():
         assert torch.allclose(model(x), unet(x), atol=1e-5)
 
 
+def test_mix_gates_take_a_deconvolution_into_the_output():
+    """wienerunet-s-mix: output = x + tail + sum_i gate_i (X_i - x). With the tail silenced and
+    gate i at 1 the output is deconvolution i; the zero gates get a gradient at the start."""
+    torch.manual_seed(0)
+    model = create_model("wienerunet-s-mix").eval()
+    x = _blur(_smooth_image(4, 64), disk_psf(2.25, 9))
+    with torch.no_grad():
+        model.tail.weight.zero_()
+        model.tail.bias.zero_()
+        model.mix.bias[2] = 1.0  # the pill-box of radius 2.25
+        maps = model.bank(x)
+        assert torch.allclose(model(x), maps[:, 6:9], atol=1e-5)
+        model.mix.bias.zero_()
+    model.train()
+    (model(x) - _smooth_image(4, 64)).abs().mean().backward()
+    assert float(model.mix.weight.grad.abs().sum()) > 0 and float(model.mix.bias.grad.abs().sum()) > 0
+
+
 def test_registered_and_recognised_from_its_keys():
     spec = get_spec("wienerunet", task="defocus")
     assert spec.name == "wienerunet-s" and spec.size_multiple == 8
-    for name in ("wienerunet-s", "wienerunet-s-dg"):
+    for name in ("wienerunet-s", "wienerunet-s-dg", "wienerunet-s-mix"):
         state = create_model(name).state_dict()
         assert "bank.psfs" not in state  # derived from the config, not stored
         assert detect_architecture(state) == [name]

@@ -85,6 +85,17 @@ class NLMUNet(nn.Module):
 
     def forward_with_bottleneck(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The output and the deepest encoder level's features (for image-wide heads)."""
+        z, bottleneck = self.forward_features(x)
+        out = self.tail(z)
+        if self.unshuffle:
+            out = F.pixel_shuffle(out, 2)
+        if self.out_channels == self.in_channels:
+            out = out + x[:, :self.in_channels]
+        return out.contiguous(), bottleneck
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last decoder level's features (what ``tail`` maps to the output) and the deepest
+        encoder level's."""
         expected = self.in_channels + self.cond_channels
         if x.shape[1] != expected:
             raise ValueError(f"NLMUNet expects {expected} input channels ({self.in_channels} image + "
@@ -92,7 +103,6 @@ class NLMUNet(nn.Module):
         h, w = x.shape[-2:]
         if h % self.size_multiple or w % self.size_multiple:
             raise ValueError(f"NLMUNet needs H and W that are multiples of {self.size_multiple}, got {h}x{w}")
-        image = x[:, :self.in_channels]
         z = F.pixel_unshuffle(x, 2) if self.unshuffle else x
         if self.channels_last:
             z = z.contiguous(memory_format=torch.channels_last)
@@ -110,12 +120,7 @@ class NLMUNet(nn.Module):
         bottleneck = z
         for j, (up, dec) in enumerate(zip(self.up, self.dec)):
             z = dec(up(z) + skips[self.levels - 2 - j])
-        out = self.tail(z)
-        if self.unshuffle:
-            out = F.pixel_shuffle(out, 2)
-        if self.out_channels == self.in_channels:
-            out = out + image
-        return out.contiguous(), bottleneck
+        return z, bottleneck
 
 
 def _register() -> None:
