@@ -149,14 +149,15 @@ def test_registered_and_recognised_from_its_keys():
 
 def test_restorer_runs_it_tiled_and_whole(tmp_path):
     """Through the Restorer: any size (padded to 8 and cropped), whole and tiled. A model that
-    reads its bank (the shipped defocus U-Net given half the input and half the r = 1
-    deconvolution) differs between a tiled and a whole-image run about as much as the U-Net
+    reads its bank (a shipped unet-s given half the input and half the r = 1 deconvolution) differs between a tiled and a whole-image run about as much as the U-Net
     alone does: the per-tile deconvolution adds little to the seams."""
     from restorecli import Restorer
     from restorecli.checkpoint import read_state_dict, save_safetensors
-    from restorecli.weights.registry import PACKAGE_DIR
+    from restorecli.weights.registry import PACKAGE_DIR, read_registry_file, shipped_registry_path
 
-    unet = {k: v.float() for k, v in read_state_dict(PACKAGE_DIR / "weights" / "defocus-unet-s8.safetensors").items()}
+    # a trained unet-s of the package (one of the task defaults)
+    entry = next(e for e in read_registry_file(shipped_registry_path()) if e.arch == "unet-s" and e.embedded)
+    unet = {k: v.float() for k, v in read_state_dict(PACKAGE_DIR / entry.embedded).items()}
     blurred = _blur(_smooth_image(2, 136), disk_psf(1.0, 5))
     img = (blurred[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)[:133, :131]
     seams = []
