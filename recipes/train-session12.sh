@@ -3,7 +3,7 @@
 # given a Wiener bank of its input, restorecli/models/wienerunet.py; 125 minutes) and
 # defocus-wienerunet-s-mix (Gaussian PSFs in the bank too, and per-pixel gates taking the
 # deconvolutions into the output; 92 minutes, started 33 later). defocus-wienerunet-s-dg (the
-# bank with Gaussians, no gates) ran 19 minutes on the second core first and was stopped for -mix.
+# bank with Gaussians, no gates) ran 22 minutes (1,040 steps) on the second core first and was stopped for -mix.
 # Each run writes runs/<name>/, its log recipes/<name>.log and its printed entry
 # recipes/<name>.entry.toml (recipes/train-recipes.sh).
 # Needs the photos first: python recipes/fetch_debian_photos.py && python recipes/fetch_opencv_photos.py
