@@ -9,7 +9,7 @@ regularisation weight lambda of a grid, with the filter wienerunet's bank uses
 against the clean photo: the PSF and lambda are picked *knowing the answer*, so this is a
 ceiling of what choosing among the bank's outputs could give, not a method. It is what made
 the case for wienerunet-s (session 12): light defocus, where the plain U-Net gained 0.3 dB over
-unsharp masking, has 1-2.5 dB more in it.
+unsharp masking, has 1.2-3.3 dB more in it.
 
 ``--pick sparsity`` picks blind instead, the classical way (Krishnan, Tay & Fergus, CVPR 2011):
 at the bank's own lambda (2e-3 r^2) the radius whose output has the lowest L1/L2 ratio of its

@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 ARCH_TASK = {"irnext-deblur": "deblur", "irnext-dehaze": "dehaze", "clginet": "deblur",
              "clginet-s": "deblur", "nlmunet-s": "denoise", "wienerunet-s": "defocus",
-             "wienerunet-s-dg": "defocus"}
+             "wienerunet-s-dg": "defocus", "wienerunet-s-mix": "defocus"}
 DEFAULT_ARCHS = ("irnext-deblur", "irnext-dehaze", "clginet", "clginet-s", "nlmunet-s")
 DEFAULT_SIZES = ("256", "512", "1024", "24mp")
 PHOTOS = ("chelsea", "astronaut", "coffee")

@@ -24,7 +24,9 @@ the best radius and ``lambda`` picked per photo knowing the answer, this filter 
 light defocus to 33.45 dB (input 30.75, tuned unsharp masking 31.96, the plain network 32.27);
 heavy defocus it restores less well than the network (26.55 against 27.60), so both are kept.
 Picked blind by the gradients' L1/L2 sparsity it keeps none of that (30.74 dB, ``--pick
-sparsity``): which PSF fits is what the network has to learn.
+sparsity``): which PSF fits is what the network has to learn, and trained for 1.5-2 hours of one
+core from the defocus default (session 12) these networks learnt to use the bank only faintly
+and tied it (docs/degradations.md, "Session 12").
 
 Limits, known: the inverse filters of the largest radii reach further than the padding (a
 fifth of an r = 6.5 filter's weight lies beyond it), so near a border those channels carry
@@ -186,9 +188,9 @@ def _register() -> None:
                     radii=(1.0, 1.5, 2.0, 2.75, 3.75, 5.0, 6.5, 8.5), lam0=2e-3),
         size_multiple=8, in_channels=3, out_channels=3,
         family_default_for=("defocus",),
-        # peak RSS growth of one fp32 restore_tensor call per pixel at 1024x1024: 952 (nlmunet-s
-        # 756 in the same run); rounded up (python benchmarks/speed.py --archs wienerunet-s ...)
-        bytes_per_pixel=1050.0,
+        # peak RSS growth of one fp32 restore_tensor call per pixel at 1024x1024: 952 and 1065 in
+        # two runs (nlmunet-s 756 / 754); rounded up (python benchmarks/speed.py --archs wienerunet-s ...)
+        bytes_per_pixel=1150.0,
         description="unet-s given its input deconvolved by 8 pill-box PSFs (learned Wiener bank); defocus",
     ))
     register_model(ModelSpec(
@@ -196,7 +198,7 @@ def _register() -> None:
         config=dict(widths=(32, 64, 128, 256), blocks=(1, 2, 2, 1),
                     radii=(1.0, 1.5, 2.25, 3.25, 4.75, 7.0), sigmas=(0.6, 1.0, 1.6, 2.6), lam0=2e-3),
         size_multiple=8, in_channels=3, out_channels=3,
-        bytes_per_pixel=1050.0,  # measured as wienerunet-s's: 960 at 1024x1024
+        bytes_per_pixel=1150.0,  # measured as wienerunet-s's: 960 at 1024x1024
         description="wienerunet-s with 6 pill-box and 4 Gaussian PSFs in its bank; defocus",
     ))
     register_model(ModelSpec(
@@ -204,7 +206,7 @@ def _register() -> None:
         config=dict(widths=(32, 64, 128, 256), blocks=(1, 2, 2, 1),
                     radii=(1.0, 1.5, 2.25, 3.25, 4.75, 7.0), sigmas=(0.6, 1.0, 1.6, 2.6), lam0=2e-3, mix=True),
         size_multiple=8, in_channels=3, out_channels=3,
-        bytes_per_pixel=1050.0,  # as wienerunet-s-dg (to be measured)
+        bytes_per_pixel=1200.0,  # measured: 1121 at 1024x1024
         description="wienerunet-s-dg whose output also takes each deconvolution by a per-pixel gate; defocus",
     ))
 
