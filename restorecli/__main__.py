@@ -1,4 +1,4 @@
 """``python -m restorecli`` is the ``restore`` command."""
-from .cli import main
+from .launch import main
 
 main()

@@ -53,6 +53,9 @@ class JobPlan:
     failed: list[Job] = field(default_factory=list)
     skipped: int = 0
     notes: list[str] = field(default_factory=list)  # said on stderr before the run
+    # Images inside an input folder that the run leaves out (they are in its output folder):
+    # not inputs, but never replaced either (they may be originals, not earlier outputs).
+    kept: set[str] = field(default_factory=set)
 
     @property
     def to_stdout(self) -> bool:
@@ -201,7 +204,9 @@ def plan_jobs(task: str, inputs: list[str], output: str | None, overwrite: bool 
             if exclude is not None and exclude != Path(os.path.abspath(p)).resolve():
                 with contextlib.suppress(ValueError):
                     inside = exclude.relative_to(Path(p).resolve())
-                    left = len(_scan(Path(p) / inside, None, [])) if os.path.isdir(Path(p) / inside) else 0
+                    left_out = _scan(Path(p) / inside, None, []) if os.path.isdir(Path(p) / inside) else []
+                    plan.kept.update(str(f) for f in left_out)
+                    left = len(left_out)
                     if left:
                         plan.notes.append(f"the output folder {p / inside} is inside the input folder {p}: "
                                           f"its {left} image(s) are not restored (outputs are never re-read "
@@ -220,7 +225,7 @@ def plan_jobs(task: str, inputs: list[str], output: str | None, overwrite: bool 
             if out is not None and not into_folder:
                 dest = out
             elif kind := _special_kind(p):  # <(cat x.png): read once, so not sniffed for a name
-                plan.failed.append(Job(_path_text(p), "", str(p), f"{p} is {kind}: name its output with "
+                plan.failed.append(Job(_path_text(p), "", str(p), f"this is {kind}: name its output with "
                                        "-o FILE (or -o - for stdout)"))
                 continue
             else:  # named after the input; one without an image extension takes its content's format's
@@ -239,21 +244,33 @@ def plan_jobs(task: str, inputs: list[str], output: str | None, overwrite: bool 
 
 def _keep_inputs(plan: JobPlan) -> None:
     """No output may replace another input of the same run (``a.png a_deblur.png --overwrite``:
-    the first one's output is the second one's input)."""
+    the first one's output is the second one's input), nor an image the run left out because it
+    lies in the output folder inside an input folder (``photos -o photos/sub --overwrite``)."""
     sources: dict[Path, str] = {}
     for job in plan.todo + plan.failed:
         if job.source != STDIO:
             with contextlib.suppress(OSError):
                 sources.setdefault(Path(job.source).resolve(), job.display)
+    kept = set()
+    for path in plan.kept:
+        with contextlib.suppress(OSError):
+            kept.add(Path(path).resolve())
     for job in list(plan.todo):
         if job.dest == STDIO:
             continue
         with contextlib.suppress(OSError):
-            other = sources.get(Path(job.dest).resolve())
+            dest = Path(job.dest).resolve()
+            other = sources.get(dest)
             if other is not None:
-                plan.todo.remove(job)
                 job.error = f"its output {job.dest} would replace the input {other}"
-                plan.failed.append(job)
+            elif dest in kept:
+                job.error = (f"its output would replace {job.dest}, an image inside the input folder that "
+                             "this run leaves out (it may be an original): choose an output folder outside "
+                             "the inputs, or delete the earlier outputs first")
+            else:
+                continue
+            plan.todo.remove(job)
+            plan.failed.append(job)
 
 
 def _refuse_clashes(plan: JobPlan) -> None:

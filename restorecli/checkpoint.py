@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -76,10 +77,15 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
         raise CheckpointError(f"{path}: not a weights file (neither a PyTorch checkpoint nor safetensors)")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # "Detected pickle protocol 4...": the error below says it
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError...
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        if "Unsupported operand" in str(e):  # FRAME and the other opcodes of protocols 4-5
+            first = ("saved with pickle protocol 4 or later, which the safe loader cannot read: "
+                     "re-save it with torch.save's default protocol, or as safetensors")
+        elif "weights_only" in str(e) or "Unsupported global" in str(e):
             first = "it holds Python objects beyond tensors, which are never unpickled"
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first})") from None
     return _unwrap(obj, path)

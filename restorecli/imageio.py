@@ -506,7 +506,16 @@ def _sniff(data: bytes) -> str:
     raise ImageFormatError("not a recognised image file (not PNG, JPEG, TIFF, WebP or BMP data)")
 
 
+def _icc_fits(icc: bytes, pixels: np.ndarray) -> bool:
+    """Whether an ICC profile's data colour space (header bytes 16-19) is the pixels' own: an RGB
+    profile in a gray file is invalid, and a writer (libpng) would complain about the output."""
+    space = icc[16:20] if len(icc) >= 20 else b""
+    return space == (b"GRAY" if pixels.ndim == 2 else b"RGB ")
+
+
 def _finish(pixels, alpha, fmt, depth, exif, icc, extra, orientation) -> Image:
+    if icc and not _icc_fits(icc, pixels):
+        icc = None
     if orientation != 1:
         pixels = _orient(pixels, orientation)
         alpha = _orient(alpha, orientation) if alpha is not None else None
@@ -721,7 +730,11 @@ def _read_png(data: bytes, max_pixels: int | None) -> Image:
         problem = _png_idat_problem(data, chunks)
         if problem:
             raise ImageError(f"corrupt PNG data: {problem}")
-        arr = _cv2_decode(data)
+        # libpng gets the image chunks only: it would print its own stderr lines about metadata
+        # it dislikes (an RGB profile in a gray PNG), which is read above, not by it
+        core = b"".join(data[start - 8 : start + length + 4] for ctype, start, length, _ in chunks
+                        if ctype in (b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND"))
+        arr = _cv2_decode(data[:8] + core)
         if arr is None or arr.dtype != np.uint16 or arr.shape[:2] != (height, width):
             raise ImageError("corrupt PNG data: the 16-bit image could not be decoded")
         if arr.ndim == 3 and arr.shape[2] >= 3:  # BGR(A) -> RGB(A)
@@ -1314,7 +1327,11 @@ def write_file_atomic(path: Path, data: bytes, overwrite: bool) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        mode = 0o666 & ~_umask()
+        if overwrite:  # a replaced file keeps its permissions (a shared folder's 664 stays 664)
+            with contextlib.suppress(OSError):
+                mode = stat.S_IMODE(os.stat(path).st_mode)
+        os.chmod(tmp, mode)
         if overwrite:
             os.replace(tmp, path)
             return

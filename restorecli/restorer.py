@@ -70,19 +70,10 @@ class Restorer:
         compile: bool = False,
         ensemble: int | None = None,
     ):
-        if task not in TASKS:
-            raise UsageError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
-        self.task = task
-        self.device = resolve_device(str(device) if isinstance(device, torch.device) else device)
-        self.tile = self._check_tile(tile)
-        if isinstance(tile_overlap, bool) or not isinstance(tile_overlap, int) or tile_overlap < 0:
-            raise UsageError(f"--tile-overlap {tile_overlap!r}: expected a whole number of pixels, 0 or more")
-        self.tile_overlap = int(tile_overlap)
-        self._check_overlap(self.tile, self.tile_overlap, 1)  # before any download; exact below
-        self.sigma = self._check_sigma(sigma)
+        # before any download or build
+        self.task, self.device, self.tile, self.tile_overlap, self.sigma = self._checked_settings(
+            task, device, tile, tile_overlap, sigma, ensemble)
         self.batch_size = batch_size
-        if ensemble is not None:  # before any download or build
-            check_ensemble(ensemble)
 
         self.weights: ResolvedWeights = resolve_weights(task, model, weights, registry=registry)
         self.spec = get_spec(self.weights.arch)
@@ -104,6 +95,46 @@ class Restorer:
         self._told_whole = False  # warned once that --tile is not used (whole_image_only models)
 
     # -- options -------------------------------------------------------------------
+    @classmethod
+    def _checked_settings(cls, task: str, device, tile: TileSetting, tile_overlap: int,
+                          sigma: float | str | None, ensemble: int | None) -> tuple:
+        """The settings that need no weights, checked: (task, device, tile, overlap, sigma)."""
+        if task not in TASKS:
+            raise UsageError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
+        device = resolve_device(str(device) if isinstance(device, torch.device) else device)
+        tile = cls._check_tile(tile)
+        if isinstance(tile_overlap, bool) or not isinstance(tile_overlap, int) or tile_overlap < 0:
+            raise UsageError(f"--tile-overlap {tile_overlap!r}: expected a whole number of pixels, 0 or more")
+        cls._check_overlap(tile, int(tile_overlap), 1)  # exact once the network's size multiple is known
+        sigma = cls._check_sigma(sigma)
+        if ensemble is not None:
+            check_ensemble(ensemble)
+        return task, device, tile, int(tile_overlap), sigma
+
+    @classmethod
+    def check_options(cls, task: str, model: str | None = None, weights: str | None = None,
+                      device: str = "auto", tile: TileSetting = "auto", tile_overlap: int = 32,
+                      precision: str = "fp32", sigma: float | str | None = "auto",
+                      registry: str | None = None, compile: bool = False,
+                      ensemble: int | None = None) -> None:
+        """Raise what constructing a Restorer with these arguments would raise for a mistake in
+        them, without downloading or building anything (weights not downloaded yet are fine).
+        The CLI calls it when no image is left to restore (every output exists), so a mistyped
+        option is still reported as one."""
+        from .weights import OfflineError
+
+        task, dev, tile, overlap, _ = cls._checked_settings(task, device, tile, tile_overlap, sigma, ensemble)
+        cls._check_compile(compile, dev)
+        try:
+            resolved = resolve_weights(task, model, weights, registry=registry, allow_download=False)
+        except OfflineError:  # a Hub file not fetched yet: the run would download it
+            check_precision(dev, precision)
+            return
+        spec = get_spec(resolved.arch)
+        cls._check_overlap(tile, overlap, spec.size_multiple)
+        check_precision(dev, precision, spec.precisions)
+        load_weights(spec.build(**resolved.config), resolved.path, spec.name)
+
     @staticmethod
     def _check_tile(tile: TileSetting) -> TileSetting:
         if isinstance(tile, bool) or not isinstance(tile, (int, str)):

@@ -236,7 +236,7 @@ def test_special_files_given_by_name(tmp_path, monkeypatch):
             assert not plan.todo and "not a regular file (for standard output use -o -)" in plan.failed[0].error
     assert (tmp_path / "f.png").is_fifo()
     plan = plan_jobs("deblur", [str(tmp_path / "f.png")], None)
-    assert not plan.todo and plan.failed[0].error.endswith("is a FIFO: name its output with -o FILE (or -o - for stdout)")
+    assert not plan.todo and plan.failed[0].error == "this is a FIFO: name its output with -o FILE (or -o - for stdout)"
     plan = plan_jobs("deblur", [str(tmp_path / "f.png")], str(tmp_path / "out.png"))
     assert [j.dest for j in plan.todo] == [str(tmp_path / "out.png")]
 
@@ -264,6 +264,27 @@ def test_an_output_folder_inside_an_input_folder_is_named(tmp_path):
                           "are not restored (outputs are never re-read as inputs); choose an output folder "
                           "outside the inputs to include them"]
     assert plan_jobs("deblur", [str(src)], str(tmp_path / "out")).notes == []
+
+
+def test_an_overwrite_never_replaces_an_image_left_out_of_an_input_folder(tmp_path):
+    """`photos -o photos/sub --overwrite`: photos/sub's own images are not inputs of the run (it
+    leaves them out), but they may be originals, so an output named like one is refused."""
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    for name, value in (("a.png", 10), ("b.png", 20), ("sub/a.png", 200)):
+        PILImage.new("RGB", (16, 16), (value,) * 3).save(src / name)
+    before = (src / "sub" / "a.png").read_bytes()
+    plan = plan_jobs("deblur", [str(src)], str(src / "sub"), overwrite=True)
+    assert [j.source for j in plan.todo] == [str(src / "b.png")]  # sub/b.png does not exist: written
+    assert [j.source for j in plan.failed] == [str(src / "a.png")]
+    assert plan.failed[0].error.startswith(f"its output would replace {src / 'sub' / 'a.png'}, an image "
+                                           "inside the input folder that this run leaves out")
+    result, said, restorer = run(plan, overwrite=True)
+    assert result.done == 1 and result.failed == 1
+    assert (src / "sub" / "a.png").read_bytes() == before and (src / "sub" / "b.png").is_file()
+    # without --overwrite the existing one is skipped, as any existing output is
+    plan = plan_jobs("deblur", [str(src)], str(src / "sub"))
+    assert plan.skipped == 2 and not plan.todo and not plan.failed
 
 
 def test_closed_stdin_is_a_usage_error(monkeypatch, tmp_path):

@@ -446,6 +446,70 @@ def test_sigterm_during_a_write_cleans_up_says_so_and_exits_143(tmp_path, photo,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]  # no .part file, no output
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX signals")
+@pytest.mark.parametrize("stage, signame", [("typer", "SIGINT"), ("torch", "SIGTERM"), ("torch", "SIGINT")])
+def test_a_signal_during_start_up_is_said_once_without_a_traceback(tmp_path, stage, signame):
+    """The console script's imports take up to a second: a Ctrl-C (or `timeout`'s SIGTERM) then
+    ends the run as it does during a command. "typer": while the CLI's modules load (before
+    typer's own handling); "torch": in the app's set-up, where typer would exit 130 silently."""
+    import signal
+    import time
+
+    marker = tmp_path / "started"
+    code = (
+        "import importlib.abc, pathlib, sys, time\n"
+        "class Slow(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        f"        if name == {stage!r}:\n"
+        f"            pathlib.Path({str(marker)!r}).touch()\n"
+        "            time.sleep(300)\n"
+        "        return None\n"
+        f"for m in [m for m in sys.modules if m == {stage!r} or m.startswith({stage + '.'!r})]:\n"
+        "    del sys.modules[m]\n"
+        "sys.meta_path.insert(0, Slow())\n"
+        "sys.argv[0] = 'restore'\n"
+        "from restorecli.launch import main\n"
+        "main()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, "deblur", str(tmp_path / "x.png")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the slow import was never reached"
+            time.sleep(0.05)
+        proc.send_signal(getattr(signal, signame))
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    expected = ("interrupted", 130) if signame == "SIGINT" else ("terminated", 143)
+    assert (stderr, proc.returncode) == (expected[0] + "\n", expected[1]), stderr
+    assert stdout == ""
+
+
+def test_a_mistyped_option_is_reported_before_an_existing_output(photo_png, dehaze_weights, tmp_path):
+    """With the only output already there the run has nothing to restore, but a bad option is still
+    the error (exit 2), not "output exists" (exit 1) hiding it until --overwrite is added."""
+    r = invoke("dehaze", photo_png, "--weights", dehaze_weights, "-q")
+    assert r.exit_code == 0, r.stderr
+    for args, message in (
+        (("--ensemble", "3"), "error: --ensemble 3: expected one of 1, 2, 4, 8"),
+        (("--tile", "abc"), "error: --tile 'abc': expected a size in pixels, 0 (whole image) or auto"),
+        (("--precision", "fp8"), "error: --precision 'fp8': expected fp32, fp16 or bf16"),
+        (("--device", "tpu"), "error: --device"),
+        (("-m", "nosuchmodel"), "error: unknown model 'nosuchmodel'"),
+    ):
+        r = invoke("dehaze", photo_png, "--weights", dehaze_weights, *args)
+        assert r.exit_code == 2 and r.stderr.startswith(message) and r.stderr.count("\n") == 1, (args, r.stderr)
+    (tmp_path / "junk.pth").write_bytes(b"not weights")
+    r = invoke("dehaze", photo_png, "--weights", tmp_path / "junk.pth")
+    assert r.exit_code == 1 and "not a weights file" in r.stderr and "exists" not in r.stderr, r.stderr
+    r = invoke("dehaze", photo_png, "--weights", dehaze_weights)  # the options are fine: the output exists
+    assert r.exit_code == 1 and f"output {tmp_path / 'photo_dehaze.png'} exists" in r.stderr
+
+
 def test_a_file_name_starting_with_a_dash_gets_a_hint(tmp_path, photo):
     PILImage.fromarray(photo[:16, :16]).save(tmp_path / "-dash.png")
     proc = subprocess.run([sys.executable, "-m", "restorecli", "deblur", "-dash.png"], cwd=tmp_path,

@@ -828,6 +828,9 @@ def test_write_refuses_overwrite_and_replaces_with_flag(tmp_path):
     assert isinstance(ei.value, ImageError) and isinstance(ei.value, FileExistsError)
     assert "already exists" in str(ei.value) and "\n" not in str(ei.value)
     assert p.read_bytes() == before
+    os.chmod(p, 0o664)  # a shared folder's file: replacing it keeps its permissions
+    write_image(p, Image(rand((H, W, 3), 8, seed=6)), overwrite=True)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o664
     img2 = Image(rand((H, W, 3), 8, seed=5))
     write_image(p, img2, overwrite=True)
     np.testing.assert_array_equal(read_image(p).pixels, img2.pixels)
@@ -981,3 +984,22 @@ def test_png_gamma_and_chromaticity_chunks_are_kept(tmp_path):
         found = {c[0]: out[c[1]:c[1] + c[2]] for c in iio._png_chunks(out)}
         assert found[b"gAMA"] == gama and found[b"cHRM"] == chrm
     assert PILImage.open(io.BytesIO(encode_image(img, "PNG"))).info["gamma"] == pytest.approx(1.0)
+
+
+def test_a_profile_for_other_colours_is_dropped_and_libpng_says_nothing(tmp_path, capfd):
+    """A gray 16-bit PNG holding an RGB ICC profile (invalid: libpng warns on stderr when it reads
+    one, and again when it writes one) reads without a stray line and without the profile;
+    a matching profile is kept."""
+    from PIL import ImageCms
+
+    rgb_icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    assert rgb_icc[16:20] == b"RGB "
+    gray = rand((H, W), 16)
+    png = encode_image(Image(gray, icc_profile=rgb_icc, bit_depth=16), "png")
+    capfd.readouterr()
+    img = read_image(png)
+    assert img.icc_profile is None and img.bit_depth == 16
+    np.testing.assert_array_equal(img.pixels, gray)
+    assert capfd.readouterr().err == ""
+    kept = read_image(encode_image(Image(rand((H, W, 3), 16), icc_profile=rgb_icc, bit_depth=16), "png"))
+    assert kept.icc_profile == rgb_icc

@@ -132,6 +132,17 @@ def test_pickled_objects_are_refused(tmp_path):
         read_state_dict(tmp_path / "junk.pkl")
 
 
+def test_a_protocol_4_checkpoint_is_refused_for_what_it_is(tmp_path, recwarn):
+    """torch's safe loader cannot read pickle protocol 4 (its FRAME opcode): the message says
+    so, not that the file holds Python objects, and torch's UserWarning is not passed on."""
+    torch.save({"w": torch.zeros(2)}, tmp_path / "p4.pth", pickle_protocol=4)
+    with pytest.raises(CheckpointError, match="saved with pickle protocol 4 or later, which the safe loader "
+                                              "cannot read: re-save it") as e:
+        read_state_dict(tmp_path / "p4.pth")
+    assert "never unpickled" not in str(e.value)
+    assert not [w for w in recwarn if "pickle protocol" in str(w.message)]
+
+
 def test_forward_multiscale_outputs():
     model = create_model("irnext-dehaze").eval()
     x = torch.rand(1, 3, 64, 96)

@@ -46,6 +46,9 @@ def test_overrides_and_errors(tmp_path):
         config_from_dict({"optim": {"loss": "l2"}})
     with pytest.raises(ConfigError, match="expected an integer"):
         config_from_dict({"optim": {"total_steps": "many"}})
+    path.write_bytes(b"\x89PNG\r\n\x1a\n")  # `restore train photo.png`: a user error, not a crash
+    with pytest.raises(ConfigError, match="not a TOML config .not a UTF-8 text file"):
+        load_config(path)
     path.write_text("[optim\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(path)

@@ -130,6 +130,8 @@ def test_two_defaults_duplicates_and_unknown_top_level_keys(tmp_path):
         load_registry(reg)
     with pytest.raises(RegistryError, match="registry file not found: .*nope.toml .from --registry"):
         load_registry(tmp_path / "nope.toml")
+    with pytest.raises(RegistryError, match=r"is a folder, not a registry file .from --registry"):
+        load_registry(tmp_path)
 
 
 def test_unknown_name_lists_close_names(tmp_path):
@@ -274,6 +276,29 @@ def test_cli_list_with_an_unknown_task_is_a_usage_error():
     assert r.stderr.startswith("error: --task 'dehze': expected one of denoise, derain") and r.stderr.count("\n") == 1
     r = runner.invoke(app, ["weights", "list", "--task", "dehaze"], catch_exceptions=False)
     assert r.exit_code == 0 and "dehaze" in r.stdout
+
+
+def test_cli_list_json_is_for_scripts():
+    """--json: the shipped entries as a JSON list on stdout, one default per task, sizes in bytes."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from restorecli import TASKS
+    from restorecli.cli import app
+
+    r = CliRunner().invoke(app, ["weights", "list", "--json"], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    rows = json.loads(r.stdout)
+    defaults = {row["task"]: row for row in rows if row["default"]}
+    assert sorted(defaults) == sorted(TASKS)
+    shipped = load_registry()
+    for task, row in defaults.items():
+        entry = shipped.default_for(task)
+        assert row["name"] == entry.name and row["sha256"] == entry.sha256 and row["where"] == "embedded"
+        assert row["size_bytes"] == entry.embedded_path.stat().st_size and row["ensemble"] == entry.ensemble
+    r = CliRunner().invoke(app, ["weights", "list", "--json", "--task", "derain"], catch_exceptions=False)
+    assert {row["task"] for row in json.loads(r.stdout)} == {"derain"}
 
 
 def test_the_ensemble_help_states_the_shipped_defaults():

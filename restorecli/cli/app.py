@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ..launch import Terminated, said_stop, stop_code, unsaid_stop
+
 app = typer.Typer(
     name="restore",
     help="Restore photos: denoise, derain, deblur, defocus, dehaze, desnow (IRNeXt, CLG-INet).",
@@ -57,9 +59,12 @@ def quiet_hub_downloads() -> None:
     disable_progress_bars()
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (``kill``, ``timeout``) while a command runs: raised as Ctrl-C's KeyboardInterrupt
-    is, so the same cleanup runs (no temporary output is left) and the run says it was stopped."""
+def stopped(e: KeyboardInterrupt) -> typer.Exit:
+    """Say "interrupted" (Ctrl-C) or "terminated" (SIGTERM) and return the Exit to raise (130 / 143)."""
+    message, code = stop_code(e)
+    err.print(message)
+    said_stop()
+    return typer.Exit(code)
 
 
 @contextlib.contextmanager
@@ -102,11 +107,7 @@ def user_errors(fn: F) -> F:
         except (typer.Exit, typer.Abort):
             raise
         except KeyboardInterrupt as e:
-            if isinstance(e, Terminated):
-                err.print("terminated")
-                raise typer.Exit(128 + signal.SIGTERM)
-            err.print("interrupted")
-            raise typer.Exit(130)
+            raise stopped(e) from None
         except user_error_types() as e:
             if debug:
                 traceback.print_exc()
@@ -133,8 +134,12 @@ def _setup(version: Annotated[bool, typer.Option("--version", callback=_print_ve
     """Restore photos: denoise, derain, deblur, defocus, dehaze, desnow (IRNeXt, CLG-INet)."""
     # numpy first: torch's C start-up imports it and swallows any exception raised meanwhile,
     # so a Ctrl-C in that moment was lost (the run went on) or left numpy half-imported.
-    import numpy  # noqa: F401
-    import torch
+    # (typer would turn a Ctrl-C here into a silent exit 130: it is said, as in a command.)
+    try:
+        import numpy  # noqa: F401
+        import torch
+    except KeyboardInterrupt as e:
+        raise stopped(e) from None
 
     # Denormal floats (common in barely trained or random networks) make CPU kernels
     # many times slower and carry no visible signal in an image: flush them to zero.
@@ -200,8 +205,9 @@ def main() -> None:
         fail(" ".join(message.split()) + hint)
         sys.exit(e.exit_code)
     except typer.Abort:  # click's wrapping of a Ctrl-C outside a command's own handling (we never prompt)
-        err.print("interrupted")
-        sys.exit(130)
+        sys.exit(stopped(KeyboardInterrupt()).exit_code)
+    if (stop := unsaid_stop()) is not None:
+        sys.exit(stopped(stop).exit_code)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -68,7 +68,11 @@ def run_task(task: str, inputs: list[str], output: str | None, model: str | None
     if not quiet:
         for message in jobs.notes:
             err.print(f"note: {message}", soft_wrap=True, markup=False)
-    if not jobs.todo:  # report what cannot run without loading a network
+    settings = dict(model=model, weights=weights, device=device, tile=tile, tile_overlap=tile_overlap,
+                    precision=precision, sigma=sigma, registry=str(registry) if registry else None,
+                    compile=compile, ensemble=ensemble)
+    if not jobs.todo:  # report what cannot run without loading a network, a mistyped option first
+        Restorer.check_options(task, **settings)
         BatchRunner(None, console=err, quiet=quiet).run(jobs)
         if not quiet and jobs.skipped:
             err.print(f"nothing to do: {jobs.skipped} output(s) exist already (use --overwrite to redo)",
@@ -88,9 +92,7 @@ def run_task(task: str, inputs: list[str], output: str | None, model: str | None
     started = time.perf_counter()
     if quiet:
         quiet_hub_downloads()
-    restorer = Restorer(task, model=model, weights=weights, device=device, tile=tile,
-                        tile_overlap=tile_overlap, precision=precision, sigma=sigma,
-                        registry=str(registry) if registry else None, compile=compile, ensemble=ensemble)
+    restorer = Restorer(task, **settings)
     if task == "denoise" and str(sigma).lower() != "auto" and not restorer.conditioned_on_sigma and not quiet:
         err.print(f"note: {restorer.spec.name} is not conditioned on the noise level; --sigma has no effect",
                   soft_wrap=True, markup=False)

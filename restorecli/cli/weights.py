@@ -51,6 +51,8 @@ def _empty_hint() -> str:
 def list_weights(
     task: Annotated[Optional[str], typer.Option("--task", help="Only this task's entries.")] = None,
     registry: Registries = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the entries as a JSON list (for scripts) instead of the table.")] = False,
     debug: Debug = False,
 ) -> None:
     """Registered weights: name, task, architecture, size, where the file is, default, metric."""
@@ -59,12 +61,14 @@ def list_weights(
     from .. import TASKS
     from ..weights import load_registry
     from ..weights.hashing import format_size
-    from ..weights.resolve import entry_files
 
     if task is not None and task not in TASKS:  # a typo must not list nothing and succeed
         raise fail(f"--task {task!r}: expected one of {', '.join(TASKS)}", 2)
     reg = load_registry(registry)
     entries = [e for e in reg if task is None or e.task == task]
+    if as_json:
+        _print_json(reg, entries)
+        return
     if not entries:
         if len(reg) and task:
             err.print(f"no weights registered for task {task!r} ({len(reg)} for other tasks)", soft_wrap=True)
@@ -77,15 +81,33 @@ def list_weights(
         table.add_column(col, no_wrap=col != "metric",
                          justify="right" if col == "size" else "left")
     for e in sorted(entries, key=lambda e: (e.task, e.name)):
-        files = entry_files(e)
-        if files:
-            where, size = files[0][0], files[0][1].stat().st_size
-        else:
-            where, size = ("remote" if e.repo_id else "missing"), e.size
+        where, size = _where_and_size(e)
         table.add_row(e.name, e.task, e.arch, format_size(size), where,
                       "*" if reg.is_default(e) else "", escape(e.metric_text()))
     _stdout_console().print(table)
     err.print(_sources_line(reg), style="dim", soft_wrap=True)
+
+
+def _where_and_size(entry) -> tuple[str, int | None]:
+    """Where the entry's file is (local, embedded, cache; remote or missing if nowhere here) and
+    its size in bytes (the registry's figure for a file not here)."""
+    from ..weights.resolve import entry_files
+
+    files = entry_files(entry)
+    if files:
+        return files[0][0], files[0][1].stat().st_size
+    return ("remote" if entry.repo_id else "missing"), entry.size
+
+
+def _print_json(reg, entries) -> None:
+    import json
+
+    rows = [{"name": e.name, "task": e.task, "arch": e.arch, "where": where, "size_bytes": size,
+             "default": reg.is_default(e), "ensemble": e.ensemble, "hub": e.hub_uri, "sha256": e.sha256,
+             "metrics": [dict(m) for m in e.metrics], "defined_in": e.where_defined}
+            for e in sorted(entries, key=lambda e: (e.task, e.name))
+            for where, size in [_where_and_size(e)]]
+    sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
 
 
 @weights_app.command(

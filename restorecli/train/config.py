@@ -243,6 +243,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the config ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a TOML config (not a UTF-8 text file; recipes/*.toml are examples)") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

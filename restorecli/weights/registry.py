@@ -530,6 +530,8 @@ def load_registry(registry: str | os.PathLike | Sequence[str | os.PathLike] | No
             if path == shipped_registry_path():
                 raise RegistryError(f"{path}: the shipped weights registry is missing; reinstall restorecli")
             how = "RESTORECLI_REGISTRY" if path in env_paths else "--registry"
+            if path.is_dir():
+                raise RegistryError(f"{path} is a folder, not a registry file (from {how})")
             raise RegistryError(f"registry file not found: {path} (from {how})")
         loaded.append((path, read_registry_file(path)))
     return Registry(loaded)
