@@ -30,6 +30,7 @@ DESCRIPTIONS = {
 }
 
 Inputs = Annotated[list[str], typer.Argument(
+    metavar="INPUT",
     help="Image files, folders (searched recursively; the output tree mirrors them), or - for stdin.",
     show_default=False)]
 Output = Annotated[Optional[str], typer.Option(
