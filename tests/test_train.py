@@ -105,6 +105,29 @@ def test_lr_schedule_warms_up_then_decays():
     assert lr_at(60, cfg) == pytest.approx((1e-3 + 1e-5) / 2)
 
 
+def test_photos_smaller_than_the_patch_are_left_out_with_a_note(tmp_path):
+    """One narrow photo (a 683x169 panorama) must not rule out 192-px patches for the rest; if
+    every photo is too small that is still an error."""
+    from PIL import Image as PILImage
+
+    from restorecli.train.data import DataError, build_sampler
+
+    rng = np.random.default_rng(0)
+    for name, (h, w) in (("big.png", (64, 80)), ("wide.png", (20, 90)), ("tall.png", (70, 24))):
+        PILImage.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8)).save(tmp_path / name)
+    cfg = TrainConfig()
+    cfg.data.clean = [str(tmp_path)]
+    cfg.data.patch_size, cfg.data.batch_size, cfg.data.deadleaves_fraction = 32, 2, 0.0
+    sampler = build_sampler(cfg)
+    assert [im.shape[:2] for im in sampler.clean] == [(64, 80)]
+    assert sampler.notes == ["2 clean image(s) smaller than the patch size 32 left out: "
+                             "tall.png (24x70), wide.png (90x20)"]
+    assert sampler.next().clean.shape == (2, 3, 32, 32)
+    cfg.data.patch_size = 96  # none is large enough: the run cannot start
+    with pytest.raises(DataError, match="smaller than the patch size 96"):
+        build_sampler(cfg)
+
+
 def test_patches_are_seeded_and_augmented(tmp_path):
     rng = np.random.default_rng(0)
     ims = [rng.random((40, 50, 3)).astype(np.float32)]

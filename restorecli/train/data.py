@@ -179,6 +179,7 @@ class PatchSampler:
                  gray_fraction: float = 0.0, scale_jitter: float = 0.0, palette: np.ndarray | None = None,
                  exposure_prob: float = 0.0, exposure: tuple[float, float] = (0.25, 1.0)):
         self.p = int(patch_size)
+        self.notes: list[str] = []  # what building it left out (build_sampler), for the run's log
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.gray_fraction = float(gray_fraction)
@@ -297,6 +298,15 @@ def build_sampler(cfg, rank: int = 0) -> PatchSampler:
     d = cfg.data
     clean_paths = resolve_clean_sources(d.clean) if d.clean else []
     clean = [load_image(p) for p in clean_paths]
+    notes = []
+    small = [(p, im) for p, im in zip(clean_paths, clean) if min(im.shape[:2]) < d.patch_size]
+    if small and len(small) < len(clean):  # a few narrow photos must not rule out larger patches;
+        # if every one is too small, PatchSampler says so
+        clean = [im for im in clean if min(im.shape[:2]) >= d.patch_size]
+        names = ", ".join(f"{p.name} ({im.shape[1]}x{im.shape[0]})" for p, im in small[:3])
+        more = f" and {len(small) - 3} more" if len(small) > 3 else ""
+        notes.append(f"{len(small)} clean image(s) smaller than the patch size {d.patch_size} left out: "
+                     f"{names}{more}")
     pairs = []
     for spec in d.paired:
         for a, b in find_pairs(spec):
@@ -306,11 +316,13 @@ def build_sampler(cfg, rank: int = 0) -> PatchSampler:
             pairs.append((da, cb))
     palette = color_palette([im for im in clean if not np.allclose(im[..., 0], im[..., 1])], seed=cfg.run.seed) \
         if clean else None
-    return PatchSampler(clean, pairs, d.patch_size, d.batch_size, seed=cfg.run.seed * 1000 + rank,
-                        deadleaves_fraction=d.deadleaves_fraction, deadleaves_images=d.deadleaves_images,
-                        deadleaves_size=d.deadleaves_size, deadleaves_refresh=d.deadleaves_refresh,
-                        gray_fraction=d.gray_fraction, scale_jitter=d.scale_jitter, palette=palette,
-                        exposure_prob=d.exposure_prob, exposure=tuple(d.exposure))
+    sampler = PatchSampler(clean, pairs, d.patch_size, d.batch_size, seed=cfg.run.seed * 1000 + rank,
+                           deadleaves_fraction=d.deadleaves_fraction, deadleaves_images=d.deadleaves_images,
+                           deadleaves_size=d.deadleaves_size, deadleaves_refresh=d.deadleaves_refresh,
+                           gray_fraction=d.gray_fraction, scale_jitter=d.scale_jitter, palette=palette,
+                           exposure_prob=d.exposure_prob, exposure=tuple(d.exposure))
+    sampler.notes = notes
+    return sampler
 
 
 def build_val_images(cfg) -> list[np.ndarray]:

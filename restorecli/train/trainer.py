@@ -220,6 +220,9 @@ class Trainer:
             raise ConfigError(f"{cfg.model.name} is conditioned on {', '.join(self.spec.conditioning)}, "
                               "which paired folders do not give; use clean images + a degradation")
         self.sampler = build_sampler(cfg, rank=self.dist.rank)
+        if self.dist.main and not quiet:
+            for message in self.sampler.notes:
+                self.console.print(f"note: {message}", markup=False, highlight=False, soft_wrap=True)
         self.deg_gen = torch.Generator().manual_seed(cfg.run.seed * 1000 + 500 + self.dist.rank)
         self.ema = EMA(self.model, cfg.ema.decay, cfg.ema.warmup) if cfg.ema.decay > 0 else None
         decay, no_decay = [], []
