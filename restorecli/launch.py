@@ -44,14 +44,13 @@ def said_stop() -> None:
 
 
 def _stopped(e: KeyboardInterrupt) -> None:
-    if _Stop.said:
-        os._exit(stop_code(e)[1])
     message, code = stop_code(e)
-    try:
-        sys.stderr.write(message + "\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
+    if not _Stop.said:
+        try:
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
     os._exit(code)  # no interpreter shutdown: a second Ctrl-C there would print a traceback
 
 

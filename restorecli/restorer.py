@@ -75,12 +75,9 @@ class Restorer:
             task, device, tile, tile_overlap, sigma, ensemble)
         self.batch_size = batch_size
 
-        self.weights: ResolvedWeights = resolve_weights(task, model, weights, registry=registry)
-        self.spec = get_spec(self.weights.arch)
-        self._check_overlap(self.tile, self.tile_overlap, self.spec.size_multiple)
-        self.precision = check_precision(self.device, precision, self.spec.precisions)
-        net = self.spec.build(**self.weights.config)
-        load_weights(net, self.weights.path, self.spec.name)
+        self.weights: ResolvedWeights
+        self.weights, self.spec, self.precision, net = self._load_network(
+            task, model, weights, registry, self.device, self.tile, self.tile_overlap, precision)
         self.model = net.eval().to(self.device)
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -118,7 +115,8 @@ class Restorer:
                       registry: str | None = None, compile: bool = False,
                       ensemble: int | None = None) -> None:
         """Raise what constructing a Restorer with these arguments would raise for a mistake in
-        them, without downloading or building anything (weights not downloaded yet are fine).
+        them, without downloading anything or running the network (it is built, to check that
+        the weights load; weights not downloaded yet are fine).
         The CLI calls it when no image is left to restore (every output exists), so a mistyped
         option is still reported as one."""
         from .weights import OfflineError
@@ -126,14 +124,23 @@ class Restorer:
         task, dev, tile, overlap, _ = cls._checked_settings(task, device, tile, tile_overlap, sigma, ensemble)
         cls._check_compile(compile, dev)
         try:
-            resolved = resolve_weights(task, model, weights, registry=registry, allow_download=False)
+            cls._load_network(task, model, weights, registry, dev, tile, overlap, precision, allow_download=False)
         except OfflineError:  # a Hub file not fetched yet: the run would download it
             check_precision(dev, precision)
-            return
+
+    @classmethod
+    def _load_network(cls, task: str, model: str | None, weights: str | None, registry: str | None,
+                      device: torch.device, tile: TileSetting, overlap: int, precision: str,
+                      allow_download: bool = True) -> tuple:
+        """Resolve the weights, check what depends on their architecture, build the network and
+        load them: (resolved weights, spec, precision, network on the CPU)."""
+        resolved = resolve_weights(task, model, weights, registry=registry, allow_download=allow_download)
         spec = get_spec(resolved.arch)
         cls._check_overlap(tile, overlap, spec.size_multiple)
-        check_precision(dev, precision, spec.precisions)
-        load_weights(spec.build(**resolved.config), resolved.path, spec.name)
+        precision = check_precision(device, precision, spec.precisions)
+        net = spec.build(**resolved.config)
+        load_weights(net, resolved.path, spec.name)
+        return resolved, spec, precision, net
 
     @staticmethod
     def _check_tile(tile: TileSetting) -> TileSetting:
