@@ -219,6 +219,23 @@ def test_veils_come_only_with_heavy_rain_and_snow(kind):
     assert np.median(light) < 0.03 and np.median(veiled) > 0.1 and np.median(heavy) > 0.1
 
 
+
+def test_rain_softening_blurs_scene_and_streaks_only_when_asked():
+    """soften_prob: a soft rainy photo (scene and streaks blurred alike). At its default 0 the
+    random stream and the output are those of a recipe without the field."""
+    edge = np.zeros((64, 64, 3), np.float32)
+    edge[:, 32:] = 0.8
+    base = {"noise_sigma": (0, 0), "quantize_prob": 0.0, "veil_prob": 0.0, "density": (0.05, 0.05),
+            "layers": (1, 1), "intensity": (0.5, 0.5), "width": (0, 0), "streak_blur": (0, 0)}
+    plain = S.rain(edge, np.random.default_rng(3), base)
+    assert np.array_equal(plain, S.rain(edge, np.random.default_rng(3), {**base, "soften_prob": 0.0}))
+    soft = S.rain(edge, np.random.default_rng(3), {**base, "soften_prob": 1.0, "soften_sigma": (1.2, 1.2)})
+    step = lambda im: np.abs(np.diff(im.mean(axis=2), axis=1))[:, 30:33].max(axis=1).mean()
+    assert step(plain) > 0.75 and step(soft) < 0.4  # the scene's edge is spread over pixels
+    # the streaks stay, blurred: on the dark side the same light spread wider and fainter
+    assert plain[:, :28].max() > soft[:, :28].max() > 0.02
+    assert abs(soft[:, :28].mean() - plain[:, :28].mean()) < 0.2 * plain[:, :28].mean()
+
 def test_snow_coverage_grows_with_density():
     flat = np.full((96, 96, 3), 0.2, np.float32)
     base = {"veil_prob": 0.0, "noise_sigma": (0, 0), "quantize_prob": 0.0, "layers": (2, 2)}

@@ -236,6 +236,11 @@ class RainParams:
     # Rain accumulation comes with heavy rain (Rain100H has it, Rain100L not): a veil only over
     # at least this many streak layers, so a network does not "remove a veil" from light rain.
     veil_min_layers: int = 1
+    # A soft rainy photo: a wet lens, spray or another generator's blur softens scene and
+    # streaks alike, and the target stays the sharp scene. Off by default (drawn only when on,
+    # so the presets and older recipes keep their exact random streams).
+    soften_prob: float = 0.0
+    soften_sigma: Range = (0.4, 1.3)      # Gaussian sigma of that softening, px
     noise_sigma: Range = (0.0, 3.0)       # sensor noise after compositing, 0-255 scale
     quantize_prob: float = 0.8            # share of outputs rounded to 8 bits
 
@@ -292,6 +297,8 @@ def rain(clean: np.ndarray, rng: np.random.Generator, params: Any = None) -> np.
         field = 1.0 - (1.0 - alpha) * (0.7 + 0.6 * _smooth_noise(h, w, rng, (1.5, 3)))
         A = _tint(rng, _u(rng, p.veil_light), 0.03)
         out = field[..., None] * out + (1.0 - field[..., None]) * A
+    if p.soften_prob > 0 and rng.random() < p.soften_prob:
+        out = cv2.GaussianBlur(out, (0, 0), _u(rng, p.soften_sigma))
     return _finish(out, rng, p.noise_sigma, p.quantize_prob)
 
 
