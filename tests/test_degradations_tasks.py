@@ -1,5 +1,6 @@
 """The degradations of derain/deblur/defocus/dehaze/desnow (restorecli/train/synth.py),
 their training wrappers, the recipes that use them, and the classical baselines."""
+import dataclasses
 import math
 import tomllib
 from pathlib import Path
@@ -397,3 +398,41 @@ def test_snow_shapes_mix_flake_sizes_and_tilts_within_a_layer():
 
     # one shape: isolated flakes of a layer share an area (only overlaps add others); six: many
     assert flake_areas(base) < flake_areas({**base, "shapes": (6, 6)}) - 4
+
+
+def _docs_value(cell: str) -> object:
+    """A cell of docs/degradations.md's parameter tables: "a – b" is a range, "no"/"yes" a
+    switch, else a number."""
+    cell = cell.strip()
+    if " – " in cell:
+        return tuple(float(v) for v in cell.split(" – "))
+    if cell in ("no", "yes"):
+        return float(cell == "yes")
+    return float(cell)
+
+
+@pytest.mark.parametrize("kind", list(S.SYNTHS))
+def test_docs_parameter_tables_match_the_code(kind):
+    """Each parameter table in docs/degradations.md lists every field with its wide default and
+    the light/heavy presets as the code has them (the docs had drifted once)."""
+    cls = S.SYNTHS[kind][1]
+    lines = (Path(__file__).resolve().parent.parent / "docs" / "degradations.md").read_text().splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith(f"`{cls.__name__}` ("))
+    rows = {}
+    for ln in lines[start + 4:]:
+        if not ln.startswith("|"):
+            break
+        cells = ln.split("|")[1:-1]
+        rows[cells[0].strip().strip("`")] = cells[1:4]
+    assert list(rows) == [f.name for f in dataclasses.fields(cls)]
+
+    def as_float(v):  # a range with equal ends is shown as one number
+        if isinstance(v, tuple):
+            return float(v[0]) if v[0] == v[1] else tuple(float(x) for x in v)
+        return float(v)
+    for name, (wide, light, heavy) in rows.items():
+        assert _docs_value(wide) == as_float(getattr(cls(), name)), f"{kind}.{name} wide"
+        for level, cell in (("light", light), ("heavy", heavy)):
+            want = S.resolve_params(kind, level)
+            shown = getattr(cls(), name) if cell.strip() == "·" else _docs_value(cell)
+            assert as_float(shown) == as_float(getattr(want, name)), f"{kind}.{name} {level}"
