@@ -26,6 +26,8 @@ from restorecli.train.config import _toml_str as _q  # noqa: E402
 
 
 def _read(path: Path) -> tuple[dict, dict[str, str]]:
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such weights file")
     with safe_open(str(path), "pt") as f:
         return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
 
