@@ -22,11 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import load_u8, scores  # noqa: E402
 
-from restorecli import Restorer  # noqa: E402
+from restorecli import TASKS, Restorer  # noqa: E402
+from restorecli.imageio import IMAGE_SUFFIXES  # noqa: E402
 from restorecli.train.data import builtin_photo_paths  # noqa: E402
-
-TASKS = ("denoise", "derain", "deblur", "defocus", "dehaze", "desnow")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,27 +21,24 @@ from safetensors import safe_open
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from restorecli.checkpoint import save_safetensors  # noqa: E402
+from restorecli.checkpoint import CheckpointError, read_state_dict, save_safetensors  # noqa: E402
 from restorecli.train.config import _toml_str as _q  # noqa: E402
 
 
-def _read(path: Path) -> tuple[dict, dict[str, str]]:
-    if not path.is_file():
-        raise SystemExit(f"{path}: no such weights file")
-    with safe_open(str(path), "pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
-
-
 def blend(base: Path, tuned: Path, alpha: float, out: Path) -> Path:
-    a, _ = _read(base)
-    b, meta = _read(tuned)
+    try:
+        a, b = read_state_dict(base), read_state_dict(tuned)
+    except CheckpointError as e:
+        raise SystemExit(str(e)) from None
     if set(a) != set(b) or any(a[k].shape != b[k].shape for k in a):
         raise SystemExit(f"{base} and {tuned} do not hold the same tensors: not one architecture")
-    mixed = {k: (1 - alpha) * a[k].float() + alpha * b[k].float() if a[k].is_floating_point() else b[k]
-             for k in a}
-    meta = {k: v for k, v in meta.items() if k in ("arch", "task", "conditioning")}
+    # floating tensors mixed in fp32 and stored in the base's dtype; integer buffers are the tuned file's
+    mixed = {k: ((1 - alpha) * a[k].float() + alpha * b[k].float()).to(a[k].dtype)
+             if a[k].is_floating_point() else b[k] for k in a}
+    with safe_open(str(tuned), "pt") as f:  # the header's arch, which resolving a --weights file reads
+        meta = {k: v for k, v in (f.metadata() or {}).items() if k in ("arch", "task", "conditioning")}
     meta["blend"] = f"(1 - {alpha:g}) {base.name} + {alpha:g} {tuned.name}"
-    return save_safetensors(mixed, out, metadata=meta, dtype=a[next(iter(a))].dtype)
+    return save_safetensors(mixed, out, metadata=meta)
 
 
 def main(argv=None) -> int:

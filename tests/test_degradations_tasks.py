@@ -220,7 +220,6 @@ def test_veils_come_only_with_heavy_rain_and_snow(kind):
     assert np.median(light) < 0.03 and np.median(veiled) > 0.1 and np.median(heavy) > 0.1
 
 
-
 def test_rain_softening_blurs_scene_and_streaks_only_when_asked():
     """soften_prob: a soft rainy photo (scene and streaks blurred alike). At its default 0 the
     random stream and the output are those of a recipe without the field."""
@@ -236,6 +235,7 @@ def test_rain_softening_blurs_scene_and_streaks_only_when_asked():
     # the streaks stay, blurred: on the dark side the same light spread wider and fainter
     assert plain[:, :28].max() > soft[:, :28].max() > 0.02
     assert abs(soft[:, :28].mean() - plain[:, :28].mean()) < 0.2 * plain[:, :28].mean()
+
 
 def test_snow_coverage_grows_with_density():
     flat = np.full((96, 96, 3), 0.2, np.float32)
